@@ -1,0 +1,18 @@
+"""The user API: App, Function, Cls, FunctionCall and the class decorators."""
+
+from ._app import App, LocalEntrypoint
+from ._call import FunctionCall
+from ._cls import Cls, ClsInstance, enter, exit, method
+from ._function import Function
+
+__all__ = [
+    "App",
+    "Cls",
+    "ClsInstance",
+    "Function",
+    "FunctionCall",
+    "LocalEntrypoint",
+    "enter",
+    "exit",
+    "method",
+]

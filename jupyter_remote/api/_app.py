@@ -1,0 +1,181 @@
+"""``App``: a named group of functions and classes, and where they run."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar, overload
+
+from ..config import load_settings
+from ..controller import controller
+from ._cls import Cls
+from ._function import Function
+from ._options import FunctionOptions, check_option_names
+
+__all__ = ["App", "LocalEntrypoint"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_PARENS = (
+    "Did you forget parentheses? Suggestion: `@app.{0}()` instead of `@app.{0}`"
+)
+
+
+class LocalEntrypoint:
+    """A function that runs here, inside ``app.run()``; ``jupyter-remote run`` calls it."""
+
+    def __init__(self, app: App, fn: Callable[..., Any], name: str) -> None:
+        self.app = app
+        self.raw_f = fn
+        self.name = name
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.app.run():
+            return self.raw_f(*args, **kwargs)
+
+
+class App:
+    """A named application: decorate functions with it, run them anywhere.
+
+    >>> import jupyter_remote as jr
+    >>> app = jr.App("example")
+    >>> @app.function(cpu=1, memory="512Mi")
+    ... def square(x: int) -> int:
+    ...     return x * x
+    >>> square.local(3)
+    9
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        image: Any = None,
+        secrets: Any = (),
+        volumes: Any = None,
+        backend: str | None = None,
+    ) -> None:
+        self.name = name or "app"
+        self._defaults: dict[str, Any] = {}
+        if image is not None:
+            self._defaults["image"] = image
+        if secrets:
+            self._defaults["secrets"] = secrets
+        if volumes:
+            self._defaults["volumes"] = volumes
+        self._backend = backend
+        self.registered_functions: dict[str, Function[..., Any]] = {}
+        self.registered_classes: dict[str, Cls] = {}
+        self.registered_entrypoints: dict[str, LocalEntrypoint] = {}
+        self._running_backend: str | None = None
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return f"<App {self.name!r} backend={self.backend_name!r}>"
+
+    @property
+    def backend_name(self) -> str:
+        return self._running_backend or self._backend or load_settings().backend
+
+    # -- decorators --------------------------------------------------------------------
+
+    def _options(self, options: dict[str, Any], where: str) -> FunctionOptions:
+        check_option_names(options, where)
+        merged = {**self._defaults, **{k: v for k, v in options.items() if v is not None}}
+        return FunctionOptions.parse(**merged)
+
+    @overload
+    def function(self, _warn_parentheses_missing: Callable[P, R]) -> Function[P, R]: ...
+    @overload
+    def function(
+        self, _warn_parentheses_missing: None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Function[P, R]]: ...
+
+    def function(self, _warn_parentheses_missing: Any = None, **options: Any) -> Any:
+        """Decorate a function to run on workers.
+
+        Options: ``gpu``, ``cpu`` (cores), ``memory`` (MiB or "16Gi"), ``timeout`` (s, per
+        input attempt), ``retries`` (int or ``Retries``), ``max_containers``,
+        ``min_containers``, ``buffer_containers``, ``scaledown_window`` (s), ``env``,
+        ``name``; ``image``, ``secrets``, ``volumes`` are reserved for a later version.
+        """
+        if _warn_parentheses_missing is not None:
+            raise TypeError(_PARENS.format("function"))
+        opts = self._options(options, "@app.function()")
+
+        def deco(fn: Callable[P, R]) -> Function[P, R]:
+            if isinstance(fn, Function):
+                fn = fn.raw_f
+            if not callable(fn) or isinstance(fn, type):
+                raise TypeError(
+                    f"@app.function() decorates functions; for classes use @app.cls() "
+                    f"(got {fn!r})"
+                )
+            f: Function[P, R] = Function(self, fn, opts)
+            # A redefinition (re-run notebook cell) replaces the old one.
+            self.registered_functions[f.tag] = f
+            functools.update_wrapper(f, fn)  # type: ignore[arg-type]
+            return f
+
+        return deco
+
+    def cls(self, _warn_parentheses_missing: Any = None, **options: Any) -> Callable[[type], Cls]:
+        """Decorate a class whose ``@method`` functions run on workers (same options)."""
+        if _warn_parentheses_missing is not None:
+            raise TypeError(_PARENS.format("cls"))
+        opts = self._options(options, "@app.cls()")
+
+        def deco(user_cls: type) -> Cls:
+            if not isinstance(user_cls, type):
+                raise TypeError(f"@app.cls() decorates classes (got {user_cls!r})")
+            c = Cls(self, user_cls, opts)
+            self.registered_classes[c.name] = c
+            return c
+
+        return deco
+
+    def local_entrypoint(
+        self, _warn_parentheses_missing: Any = None, *, name: str | None = None
+    ) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
+        """Mark the function ``jupyter-remote run script.py`` calls (inside ``app.run()``)."""
+        if _warn_parentheses_missing is not None:
+            raise TypeError(_PARENS.format("local_entrypoint"))
+
+        def deco(fn: Callable[..., Any]) -> LocalEntrypoint:
+            ep = LocalEntrypoint(self, fn, name or fn.__name__)
+            self.registered_entrypoints[ep.name] = ep
+            return ep
+
+        return deco
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def run(self, *, backend: str | None = None) -> Iterator[App]:
+        """Run the app for the ``with`` block, then stop its workers.
+
+        Without it, the first call starts the app, which lives until ``app.stop()``
+        or the end of the process.
+        """
+        if backend is not None:
+            self._running_backend = backend
+        self._depth += 1
+        try:
+            self._ensure_running()
+            yield self
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.stop()
+                self._running_backend = None
+
+    def _ensure_running(self) -> None:
+        ctl = controller()
+        ctl.backend(self.backend_name)  # validates the name early
+
+    def stop(self) -> None:
+        """Stop every worker of this app (they start again on the next call)."""
+        ctl = controller()
+        ctl.loop.run(ctl.stop_pools(self.name))

@@ -1,0 +1,141 @@
+"""``@app.cls`` with ``@enter`` / ``@exit`` / ``@method`` (Modal's class API).
+
+``Model(*args, **kwargs)`` returns a handle whose ``@method`` functions are
+:class:`Function` objects: ``Model().predict.remote(x)``. On a worker the
+class is constructed once with those arguments, ``@enter`` methods run once,
+and the instance (with whatever ``@enter`` loaded) serves every input; each
+distinct set of constructor arguments gets its own workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK
+from ._function import Function
+from ._options import FunctionOptions
+
+if TYPE_CHECKING:
+    from ._app import App
+
+__all__ = ["Cls", "enter", "exit", "method"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _marker(mark: str, what: str, _bare: Any) -> Callable[[F], F]:
+    if _bare is not None:
+        raise TypeError(
+            f"Did you forget parentheses? Suggestion: `@jupyter_remote.{what}()` "
+            f"instead of `@jupyter_remote.{what}`"
+        )
+
+    def deco(fn: F) -> F:
+        setattr(fn, mark, True)
+        return fn
+
+    return deco
+
+
+def enter(_warn_parentheses_missing: Any = None, *, snap: bool = False) -> Callable[[F], F]:
+    """Run this method once per worker, before its first input (load models here).
+
+    ``snap`` is accepted for Modal compatibility; memory snapshots do not exist here.
+    """
+    return _marker(ENTER_MARK, "enter", _warn_parentheses_missing)
+
+
+def exit(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:  # noqa: A001 - Modal's name
+    """Run this method when the worker shuts down."""
+    return _marker(EXIT_MARK, "exit", _warn_parentheses_missing)
+
+
+def method(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:
+    """Expose this method as a remote function of the class."""
+    return _marker(METHOD_MARK, "method", _warn_parentheses_missing)
+
+
+class Cls:
+    """What ``@app.cls()`` returns; call it like the class to get an instance handle."""
+
+    def __init__(self, app: App, user_cls: type, options: FunctionOptions) -> None:
+        self.app = app
+        self.user_cls = user_cls
+        self.options = options
+        self.name = options.name or user_cls.__name__
+        self.methods = [
+            name
+            for name, attr in vars(user_cls).items()
+            if callable(attr) and getattr(attr, METHOD_MARK, False)
+        ]
+        if not self.methods:
+            raise TypeError(
+                f"{user_cls.__name__} has no @jupyter_remote.method(); decorate the methods "
+                "callers should run remotely"
+            )
+        self.__doc__ = user_cls.__doc__
+
+    def __repr__(self) -> str:
+        return f"<Cls {self.app.name}.{self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ClsInstance:
+        return ClsInstance(self, args, kwargs)
+
+    def with_options(self, **options: Any) -> Cls:
+        return Cls(self.app, self.user_cls, self.options.merge(**options))
+
+
+class ClsInstance:
+    """A parametrized instance: its ``@method`` functions run on this instance's workers."""
+
+    def __init__(self, cls: Cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._cls = cls
+        self._args = args
+        self._kwargs = kwargs
+        self._local: Any = None
+        tag = cls.name
+        if args or kwargs:
+            try:
+                key = pickle.dumps((args, sorted(kwargs.items())))
+            except Exception:
+                key = repr((args, kwargs)).encode()
+            tag = f"{cls.name}-{hashlib.sha256(key).hexdigest()[:8]}"
+        self._tag = tag
+        self._functions: dict[str, Function[..., Any]] = {}
+
+    def __getattr__(self, name: str) -> Function[..., Any]:
+        cls = self.__dict__.get("_cls")
+        if cls is None or name not in cls.methods:
+            raise AttributeError(
+                f"{type(self).__name__} has no remote method {name!r}; remote methods: "
+                f"{', '.join(cls.methods) if cls else '-'}"
+            )
+        fn = self._functions.get(name)
+        if fn is None:
+            raw = getattr(cls.user_cls, name)
+            fn = Function(
+                cls.app,
+                raw,
+                cls.options,
+                tag=self._tag,
+                cls_target=(cls.user_cls, self._args, self._kwargs),
+                method=name,
+            )
+            fn.local = self._local_method(name)  # type: ignore[method-assign]
+            self._functions[name] = fn
+        return fn
+
+    def _local_method(self, name: str) -> Callable[..., Any]:
+        def run_here(*args: Any, **kwargs: Any) -> Any:
+            if self._local is None:
+                obj = self._cls.user_cls(*self._args, **self._kwargs)
+                for attr_name, attr in vars(self._cls.user_cls).items():
+                    if callable(attr) and getattr(attr, ENTER_MARK, False):
+                        getattr(obj, attr_name)()
+                self._local = obj
+            return getattr(self._local, name)(*args, **kwargs)
+
+        return run_here

@@ -1,0 +1,344 @@
+"""``Function``: what ``@app.function()`` returns, with Modal's verbs.
+
+``.remote`` / ``.local`` / ``.map`` / ``.starmap`` / ``.for_each`` / ``.spawn``
+/ ``.remote_gen`` / ``.with_options``; each verb that talks to workers has an
+``.aio`` twin sharing its code path (``await f.remote.aio(x)``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from ..backends import WorkerSpec
+from ..controller import CallState, Pool, Scaling, controller
+from ..controller._calls import Batch
+from ..exceptions import ConfigError
+from ..protocol import FunctionDef, Payload
+from ._call import FunctionCall
+from ._options import FunctionOptions
+from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_inputs
+from ._progress import make_progress
+from ._results import MapReader, aiter_generator, await_result, iter_generator, wait_result
+
+if TYPE_CHECKING:
+    from ._app import App
+
+__all__ = ["Function", "output_router", "set_output_router"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_output_router: Callable[[], Callable[[int, int, str], None] | None] = lambda: None
+
+
+def set_output_router(router: Callable[[], Callable[[int, int, str], None] | None]) -> None:
+    """Install what decides where a new call's output goes (the notebook routes it to cells)."""
+    global _output_router
+    _output_router = router
+
+
+def output_router() -> Callable[[int, int, str], None] | None:
+    return _output_router()
+
+
+class _Remote(Generic[P, R]):
+    def __init__(self, fn: Function[P, R]) -> None:
+        self._fn = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = wait_result(self._fn._start_one(args, kwargs))
+        return result
+
+    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        call = await self._fn._astart(lambda: self._fn._chunks_one(args, kwargs), 1)
+        result: R = await await_result(call)
+        return result
+
+
+class _Dual:
+    """``obj.verb(...)`` runs ``sync``; ``obj.verb.aio(...)`` runs ``aio``."""
+
+    def __init__(self, sync: Callable[..., Any], aio: Callable[..., Any]) -> None:
+        self._sync = sync
+        self.aio = aio
+        self.__doc__ = sync.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._sync(*args, **kwargs)
+
+
+class Function(Generic[P, R]):
+    """A function that runs on workers. Made by ``@app.function()``.
+
+    >>> app = App("doc")                                   # doctest: +SKIP
+    >>> @app.function(cpu=1)                               # doctest: +SKIP
+    ... def square(x): return x * x
+    >>> square.remote(7), list(square.map([1, 2]))         # doctest: +SKIP
+    (49, [1, 4])
+    """
+
+    def __init__(
+        self,
+        app: App,
+        raw_f: Callable[P, R],
+        options: FunctionOptions,
+        *,
+        tag: str | None = None,
+        cls_target: tuple[type, tuple[Any, ...], dict[str, Any]] | None = None,
+        method: str | None = None,
+    ) -> None:
+        self.app = app
+        self.raw_f = raw_f
+        self.options = options
+        self.tag = tag or options.name or getattr(raw_f, "__name__", "function")
+        self._cls_target = cls_target
+        self._method = method
+        self._fdef: FunctionDef | None = None
+        self._pool: Pool | None = None
+        self.is_generator = inspect.isgeneratorfunction(raw_f)
+        self.remote: _Remote[P, R] = _Remote(self)
+        self.map = _Dual(self._map, self._map_aio)
+        self.starmap = _Dual(self._starmap, self._starmap_aio)
+        self.for_each = _Dual(self._for_each, self._for_each_aio)
+        self.spawn = _Dual(self._spawn, self._spawn_aio)
+        self.remote_gen = _Dual(self._remote_gen, self._remote_gen_aio)
+        self.__doc__ = getattr(raw_f, "__doc__", None)
+        self.__name__ = self.tag
+
+    def __repr__(self) -> str:
+        return f"<Function {self.app.name}.{self.tag}>"
+
+    def get_raw_f(self) -> Callable[P, R]:
+        return self.raw_f
+
+    def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run right here, in this process."""
+        return self.raw_f(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> Function[P, R]:
+        """A copy with some options changed: ``f.with_options(gpu="H100").remote(x)``."""
+        return Function(
+            self.app,
+            self.raw_f,
+            self.options.merge(**options),
+            tag=self.tag,
+            cls_target=self._cls_target,
+            method=self._method,
+        )
+
+    # -- plumbing shared by every verb ------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        return f"{self.app.name}.{self.tag}"
+
+    def _definition(self) -> FunctionDef:
+        if self._fdef is None:
+            settings = controller().settings
+            if self._cls_target is not None:
+                self._fdef = function_def(self._cls_target, "class", self.tag, settings)
+            else:
+                self._fdef = function_def(self.raw_f, "function", self.tag, settings)
+        return self._fdef
+
+    def _spec(self) -> tuple[WorkerSpec, Scaling]:
+        o = self.options
+        for what, value in (("image", o.image), ("secrets", o.secrets), ("volumes", o.volumes)):
+            if value:
+                raise ConfigError(
+                    f"{self.label}: {what}= is not supported by this version of jupyter_remote "
+                    "yet; install the packages the function needs in the workers' environment "
+                    "and pass settings through env= for now"
+                )
+        spec = WorkerSpec(
+            self.label, o.cpu, o.memory, o.gpu, dict(o.env), controller().settings.python
+        )
+        scaling = Scaling(
+            o.min_containers, o.max_containers, o.buffer_containers, o.scaledown_window
+        )
+        return spec, scaling
+
+    def _get_pool(self) -> Pool:
+        pool = self._pool
+        if pool is not None and not pool.closed and pool.controller is controller():
+            return pool
+        self.app._ensure_running()
+        ctl = controller()
+        spec, scaling = self._spec()
+        self._pool = ctl.loop.run(
+            ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling)
+        )
+        return self._pool
+
+    async def _aget_pool(self) -> Pool:
+        pool = self._pool
+        if pool is not None and not pool.closed and pool.controller is controller():
+            return pool
+        self.app._ensure_running()
+        ctl = controller()
+        spec, scaling = self._spec()
+        self._pool = await ctl.loop.run_async(
+            ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling)
+        )
+        return self._pool
+
+    def _new_call(
+        self, pool: Pool, chunks: list[tuple[int, Payload, int]], n: int, generator: bool
+    ) -> CallState:
+        ctl = controller()
+        o = self.options
+        call = CallState(
+            pool,
+            self._definition(),
+            self._method,
+            n,
+            o.retries,
+            o.timeout,
+            generator,
+            ctl.settings.max_worker_deaths,
+        )
+        router = output_router()
+        if router is not None:
+            call.on_output = router
+        batches = [Batch(call, first, payload, size) for first, payload, size in chunks]
+        ctl.loop.call_soon(pool.add_call, call, batches)
+        return call
+
+    def _chunks_one(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        return [(0, pickle_inputs(self.tag, args, kwargs), 1)]
+
+    def _start_one(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], generator: bool = False
+    ) -> CallState:
+        if self.is_generator and not generator:
+            raise TypeError(
+                f"{self.tag} is a generator function: iterate over {self.tag}.remote_gen(...) "
+                "instead of calling .remote()"
+            )
+        self._definition()
+        chunks = self._chunks_one(args, kwargs)
+        return self._new_call(self._get_pool(), chunks, 1, generator)
+
+    async def _astart(self, make_chunks: Callable[[], list[Any]], n: int, gen: bool = False) -> CallState:
+        self._definition()
+        chunks = make_chunks()
+        return self._new_call(await self._aget_pool(), chunks, n, gen)
+
+    def _inputs(
+        self, iterables: tuple[Iterable[Any], ...], kwargs: dict[str, Any] | None, star: bool
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        kw = dict(kwargs or {})
+        if star:
+            (iterable,) = iterables
+            return [(tuple(args), kw) for args in iterable]
+        if not iterables:
+            raise TypeError(f"{self.tag}.map() needs at least one iterable of inputs")
+        return [(args, kw) for args in zip(*iterables, strict=False)]
+
+    def _start_map(
+        self, inputs: list[tuple[tuple[Any, ...], dict[str, Any]]]
+    ) -> tuple[CallState, int]:
+        if self.is_generator:
+            raise TypeError(f"{self.tag} is a generator function; .map() needs a plain function")
+        self._definition()
+        pool = self._get_pool()
+        size = chunk_size_for(len(inputs), pool.max_workers)
+        return self._new_call(pool, pickle_chunks(self.tag, inputs, size), len(inputs), False), size
+
+    def _reader(self, call: CallState, order: bool, return_exceptions: bool) -> MapReader:
+        progress = make_progress(
+            f"{self.tag}.map", call.n_inputs, controller().settings.progress
+        )
+        return MapReader(call, order, return_exceptions, progress)
+
+    # -- verbs -----------------------------------------------------------------------
+
+    def _map(
+        self,
+        *iterables: Iterable[Any],
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Iterator[Any]:
+        """Run over every input in parallel; yields results (in input order by default)."""
+        inputs = self._inputs(iterables, kwargs, star=False)
+        call, _ = self._start_map(inputs)
+        return iter(self._reader(call, order_outputs, return_exceptions))
+
+    def _starmap(
+        self,
+        iterable: Iterable[Iterable[Any]],
+        *,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Iterator[Any]:
+        """Like ``map``, each input being a tuple of positional arguments."""
+        call, _ = self._start_map(self._inputs((iterable,), kwargs, star=True))
+        return iter(self._reader(call, order_outputs, return_exceptions))
+
+    def _for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
+        """Run over every input, discarding results."""
+        for _ in self._map(
+            *iterables, order_outputs=False, return_exceptions=ignore_exceptions
+        ):
+            pass
+
+    def _spawn(self, *args: Any, **kwargs: Any) -> FunctionCall[Any]:
+        """Start a call and return at once; ``.get()`` the result later."""
+        return FunctionCall(self._start_one(args, kwargs))
+
+    def _remote_gen(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Iterate over what a remote generator function yields, as it yields."""
+        if not self.is_generator:
+            raise TypeError(f"{self.tag} is not a generator function; use .remote()")
+        return iter_generator(self._start_one(args, kwargs, generator=True))
+
+    # -- async twins -------------------------------------------------------------------
+
+    async def _map_aio(
+        self,
+        *iterables: Iterable[Any],
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+        kwargs: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Any]:
+        inputs = self._inputs(iterables, kwargs, star=False)
+        call = await self._amap_call(inputs)
+        async for value in self._reader(call, order_outputs, return_exceptions):
+            yield value
+
+    async def _starmap_aio(
+        self,
+        iterable: Iterable[Iterable[Any]],
+        *,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+        kwargs: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Any]:
+        call = await self._amap_call(self._inputs((iterable,), kwargs, star=True))
+        async for value in self._reader(call, order_outputs, return_exceptions):
+            yield value
+
+    async def _amap_call(self, inputs: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> CallState:
+        pool = await self._aget_pool()
+        size = chunk_size_for(len(inputs), pool.max_workers)
+        return await self._astart(lambda: pickle_chunks(self.tag, inputs, size), len(inputs))
+
+    async def _for_each_aio(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
+        async for _ in self._map_aio(
+            *iterables, order_outputs=False, return_exceptions=ignore_exceptions
+        ):
+            pass
+
+    async def _spawn_aio(self, *args: Any, **kwargs: Any) -> FunctionCall[Any]:
+        return FunctionCall(await self._astart(lambda: self._chunks_one(args, kwargs), 1))
+
+    async def _remote_gen_aio(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        if not self.is_generator:
+            raise TypeError(f"{self.tag} is not a generator function; use .remote.aio()")
+        call = await self._astart(lambda: self._chunks_one(args, kwargs), 1, gen=True)
+        async for value in aiter_generator(call):
+            yield value
+

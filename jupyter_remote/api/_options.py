@@ -1,0 +1,147 @@
+"""Options of ``@app.function`` / ``@app.cls``: parsed and validated once, here."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..exceptions import ConfigError
+from ..resources import GpuRequest, parse_cpu, parse_gpu, parse_memory
+from ..retries import Retries
+
+__all__ = ["OPTION_NAMES", "FunctionOptions", "check_option_names"]
+
+OPTION_NAMES = (
+    "gpu",
+    "cpu",
+    "memory",
+    "timeout",
+    "retries",
+    "max_containers",
+    "min_containers",
+    "buffer_containers",
+    "scaledown_window",
+    "image",
+    "secrets",
+    "volumes",
+    "env",
+    "name",
+)
+
+
+def check_option_names(given: Mapping[str, Any], where: str) -> None:
+    """Raise ``TypeError`` naming unknown options, with a suggestion and the valid names."""
+    unknown = [k for k in given if k not in OPTION_NAMES]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise TypeError(
+        f"{where} got unknown option(s) {', '.join(hints)}; "
+        f"valid options are: {', '.join(OPTION_NAMES)}"
+    )
+
+
+def _int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        upper = f" to {high}" if high is not None else " or more"
+        raise ConfigError(f"{name}={value}: accepted values are {low}{upper}")
+    return value
+
+
+def _seconds(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value}: accepted values are {low:g} to {high:g} seconds")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FunctionOptions:
+    gpu: GpuRequest | None = None
+    cpu: float | None = None
+    memory: int | None = None
+    timeout: float = 300.0
+    retries: Retries = field(default_factory=lambda: Retries(0))
+    max_containers: int | None = None
+    min_containers: int = 0
+    buffer_containers: int = 0
+    scaledown_window: float = 60.0
+    image: Any = None
+    secrets: tuple[Any, ...] = ()
+    volumes: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, **options: Any) -> FunctionOptions:
+        """Validate user-facing options (``memory="16Gi"``, ``gpu="H100:8"``, ...)."""
+        check_option_names(options, "@app.function()")
+        return cls().merge(**options)
+
+    def merge(self, **options: Any) -> FunctionOptions:
+        check_option_names(options, "with_options()")
+        out: dict[str, Any] = {}
+        for key, value in options.items():
+            if key == "gpu":
+                out[key] = parse_gpu(value)
+            elif key == "cpu":
+                out[key] = parse_cpu(value)
+            elif key == "memory":
+                out[key] = parse_memory(value)
+            elif key == "timeout":
+                out[key] = _seconds("timeout", 300 if value is None else value, 0.001, 86400)
+            elif key == "retries":
+                out[key] = Retries.coerce(value)
+            elif key == "max_containers":
+                out[key] = None if value is None else _int(key, value, 1, 10_000)
+            elif key in ("min_containers", "buffer_containers"):
+                out[key] = _int(key, value or 0, 0, 10_000)
+            elif key == "scaledown_window":
+                out[key] = _seconds(key, value, 0, 86400)
+            elif key == "secrets":
+                out[key] = _sequence(key, value)
+            elif key == "volumes":
+                out[key] = _mapping(key, value)
+            elif key == "env":
+                env = _mapping(key, value)
+                bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
+                if bad:
+                    raise TypeError(f"env keys and values must be strings; check {bad!r}")
+                out[key] = env
+            elif key == "name":
+                if value is not None and (not isinstance(value, str) or not value.isidentifier()):
+                    raise ConfigError(f"name={value!r}: use a Python identifier")
+                out[key] = value
+            else:  # image: checked when the Image support resolves it
+                out[key] = value
+        merged = replace(self, **out)
+        if merged.max_containers is not None and merged.min_containers > merged.max_containers:
+            raise ConfigError(
+                f"min_containers={merged.min_containers} is above "
+                f"max_containers={merged.max_containers}"
+            )
+        return merged
+
+
+def _sequence(name: str, value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list, not {type(value).__name__}")
+    return tuple(value)
+
+
+def _mapping(name: str, value: Any) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict, not {type(value).__name__}")
+    return dict(value)

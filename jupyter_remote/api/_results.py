@@ -1,0 +1,187 @@
+"""Turning a call's outcomes into values, exceptions and iterators, sync and async.
+
+One code path per consumer shape: a single result (``.remote``, ``.get``),
+a stream of values in order or as completed (``.map``), and yielded values
+(``.remote_gen``). Ctrl-C or leaving an iterator early cancels the call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ..controller import END, ERR, OK, YIELD, CallState, Outcome, loop_thread
+from ..exceptions import CallCancelledError, OutputExpiredError
+from ..protocol import loads
+from ._pickling import load_values, rebuild_exception
+from ._progress import Progress
+
+__all__ = ["MapReader", "cancel", "iter_generator", "wait_result"]
+
+
+def cancel(call: CallState) -> None:
+    """Cancel from any thread: drop queued inputs, interrupt running ones."""
+    loop_thread().call_soon(call.pool.cancel, call)
+
+
+def _what(call: CallState) -> Callable[[], str]:
+    return lambda: f"{call.fdef.name}()"
+
+
+class _Single:
+    """Reduces outcomes to the first input's result (or error)."""
+
+    def __init__(self, call: CallState) -> None:
+        self.call = call
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def feed(self, outcomes: list[Outcome]) -> None:
+        for kind, a, b in outcomes:
+            if kind == OK:
+                self.value = load_values(b, _what(self.call))[a[0][0]]
+                self.done = True
+            elif kind == ERR:
+                self.error = rebuild_exception(b)
+                self.done = True
+            elif kind == END and not self.done:
+                self.error = CallCancelledError(f"the call of {self.call.fdef.name}() was cancelled")
+                self.done = True
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def wait_result(call: CallState, timeout: float | None = None) -> Any:
+    """Block until the call's single result is in; Ctrl-C cancels the call."""
+    single = _Single(call)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while not single.done:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise OutputExpiredError(
+                    f"{call.fdef.name}() has not finished after {timeout:g}s; call .get() again "
+                    "to keep waiting, or .cancel() it"
+                )
+            single.feed(call.channel.take(left))
+    except KeyboardInterrupt:
+        cancel(call)
+        raise
+    return single.result()
+
+
+async def await_result(call: CallState) -> Any:
+    single = _Single(call)
+    try:
+        while not single.done:
+            single.feed(await call.channel.atake())
+    except BaseException:
+        if not single.done:
+            cancel(call)
+        raise
+    return single.result()
+
+
+class MapReader:
+    """Outcomes of a map call as values, in input order or as completed."""
+
+    def __init__(
+        self, call: CallState, order: bool, return_exceptions: bool, progress: Progress | None
+    ) -> None:
+        self.call = call
+        self.order = order
+        self.return_exceptions = return_exceptions
+        self.progress = progress
+        self.next_index = 0
+        self.pending: dict[int, Any] = {}
+        self.ended = False
+
+    def feed(self, outcomes: list[Outcome]) -> list[Any]:
+        ready: list[tuple[int, Any]] = []
+        for kind, a, b in outcomes:
+            if kind == OK:
+                values = load_values(b, _what(self.call))
+                ready.extend((index, values[pos]) for pos, index in a)
+            elif kind == ERR:
+                exc = rebuild_exception(b)
+                if not self.return_exceptions:
+                    cancel(self.call)
+                    raise exc
+                ready.append((int(a), exc))
+            elif kind == END:
+                self.ended = True
+        if self.progress is not None:
+            self.progress.update(self.call)
+        if not self.order:
+            return [v for _, v in ready]
+        self.pending.update(ready)
+        out = []
+        while self.next_index in self.pending:
+            out.append(self.pending.pop(self.next_index))
+            self.next_index += 1
+        return out
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress.close(self.call)
+        if self.call.cancelled and self.next_index < self.call.n_inputs and self.order:
+            raise CallCancelledError(f"the map over {self.call.fdef.name}() was cancelled")
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while not self.ended:
+                yield from self.feed(self.call.channel.take())
+            self.finish()
+        finally:
+            if not self.call.finished:
+                cancel(self.call)
+                if self.progress is not None:
+                    self.progress.close(self.call)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        try:
+            while not self.ended:
+                for value in self.feed(await self.call.channel.atake()):
+                    yield value
+            self.finish()
+        finally:
+            if not self.call.finished:
+                cancel(self.call)
+
+
+def iter_generator(call: CallState) -> Iterator[Any]:
+    """Values a remote generator yields, as they are yielded."""
+    try:
+        while True:
+            for kind, a, b in call.channel.take():
+                if kind == YIELD:
+                    yield loads(b)
+                elif kind == ERR:
+                    raise rebuild_exception(b)
+                elif kind == END:
+                    if call.cancelled:
+                        raise CallCancelledError(f"{call.fdef.name}() was cancelled")
+                    return
+    finally:
+        if not call.finished:
+            cancel(call)
+
+
+async def aiter_generator(call: CallState) -> AsyncIterator[Any]:
+    try:
+        while True:
+            for kind, a, b in await call.channel.atake():
+                if kind == YIELD:
+                    yield loads(b)
+                elif kind == ERR:
+                    raise rebuild_exception(b)
+                elif kind == END:
+                    return
+    finally:
+        if not call.finished:
+            cancel(call)

@@ -1,0 +1,100 @@
+"""The backend contract: a backend is a launcher of worker processes, nothing more.
+
+A backend starts workers for a :class:`WorkerSpec`, stops them, and reports
+each worker's exit with a reason and its last log lines. It never sees inputs
+or results: every worker connects back to the controller, whose address and
+token the backend passes on (``ControllerAddress``). The same runtime runs
+on every backend, so one conformance suite covers them all.
+
+To add a backend, subclass :class:`Backend` in one module and add its class
+path to ``jupyter_remote.backends.REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..resources import GpuRequest
+
+__all__ = ["Backend", "ControllerAddress", "ExitCallback", "WorkerExit", "WorkerSpec"]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a pool's workers need: resources, environment, interpreter."""
+
+    label: str  # "app.function", shown in logs, process titles and job names
+    cpu: float | None = None
+    memory: int | None = None  # MiB
+    gpu: GpuRequest | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    python: str | None = None  # interpreter for the worker; default: the caller's
+
+
+@dataclass(frozen=True)
+class ControllerAddress:
+    host: str
+    port: int
+    token: str
+    tls_ca: str | None = None  # PEM file the worker verifies the controller with
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment that carries the secret parts to a worker (never its argv)."""
+        env = {"JUPYTER_REMOTE_TOKEN": self.token}
+        if self.tls_ca:
+            env["JUPYTER_REMOTE_TLS_CA"] = self.tls_ca
+        return env
+
+    def worker_argv(self, worker_id: str) -> list[str]:
+        return ["-m", "jupyter_remote.runtime", "--connect", f"{self.host}:{self.port}",
+                "--worker-id", worker_id]
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    """Why a worker is gone."""
+
+    worker_id: str
+    reason: str  # human readable: "exited with status 1", "killed by SIGKILL (out of memory?)"
+    exit_code: int | None = None
+    log_tail: str = ""  # the worker's last stderr/stdout lines from the backend
+    oom: bool = False
+
+
+ExitCallback = Callable[[WorkerExit], None]
+
+
+class Backend(abc.ABC):
+    """Starts and stops workers. Methods run on the controller's event loop."""
+
+    name: ClassVar[str]
+
+    def __init__(self, on_exit: ExitCallback) -> None:
+        self._on_exit = on_exit
+
+    @abc.abstractmethod
+    def advertise_host(self) -> str:
+        """The address of this machine that this backend's workers can reach."""
+
+    @abc.abstractmethod
+    def default_max_workers(self, spec: WorkerSpec) -> int:
+        """How many workers a pool may have when the user sets no ``max_containers``."""
+
+    @abc.abstractmethod
+    async def check(self, spec: WorkerSpec) -> None:
+        """Fail fast (``ConfigError`` / ``GpuUnavailableError``) if ``spec`` can never run here."""
+
+    @abc.abstractmethod
+    async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
+        """Start one worker; it connects to ``address`` with ``--worker-id worker_id``."""
+
+    @abc.abstractmethod
+    async def stop(self, worker_id: str) -> None:
+        """Kill a worker now (it may be busy: the controller has given up on it)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop every worker this backend started."""

@@ -1,0 +1,161 @@
+"""The embedded backend: workers are subprocesses of the caller's machine.
+
+Each worker runs in its own process session (so a Ctrl-C in the caller's
+terminal reaches the caller only, which then cancels the call) with its
+stdout/stderr going to a log file whose tail explains an early exit. GPU
+functions run only where ``nvidia-smi`` shows a matching GPU; each worker gets
+its own ``CUDA_VISIBLE_DEVICES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from ..exceptions import ConfigError, GpuUnavailableError
+from ._nvidia import LocalGpu, assign_gpus, check_gpu_request, cuda_visible_devices, detect_gpus
+from .base import Backend, ControllerAddress, ExitCallback, WorkerExit, WorkerSpec
+
+__all__ = ["LocalBackend", "describe_exit"]
+
+LOG_TAIL_BYTES = 8192
+_EXIT_TIMEOUT = 75  # runtime._worker.EXIT_TIMEOUT (not imported: backends do not import runtime)
+
+
+def describe_exit(code: int | None) -> tuple[str, bool]:
+    """A reason for a process exit status, and whether it looks like the OOM killer."""
+    if code is None:
+        return "was lost", False
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return f"was killed by {name} (out of memory, or killed from outside)", True
+        return f"was killed by {name}", False
+    if code == _EXIT_TIMEOUT:
+        return "stopped an input that ran past its timeout", False
+    return f"exited with status {code}", False
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - LOG_TAIL_BYTES))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+class LocalBackend(Backend):
+    """Runs workers as ``python -m jupyter_remote.runtime`` subprocesses."""
+
+    name = "local"
+
+    def __init__(self, on_exit: ExitCallback) -> None:
+        super().__init__(on_exit)
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._gpus_of: dict[str, list[int]] = {}
+        self._gpus: list[LocalGpu] | None = None
+        self._logdir = Path(tempfile.mkdtemp(prefix="jupyter-remote-"))
+
+    def advertise_host(self) -> str:
+        return "127.0.0.1"
+
+    def default_max_workers(self, spec: WorkerSpec) -> int:
+        if spec.gpu is not None and self._gpus:
+            return max(1, len(self._gpus) // max(1, spec.gpu.count))
+        return os.cpu_count() or 1
+
+    async def _detect(self) -> list[LocalGpu]:
+        if self._gpus is None:
+            self._gpus = await asyncio.to_thread(detect_gpus)
+        return self._gpus
+
+    async def check(self, spec: WorkerSpec) -> None:
+        if spec.gpu is not None:
+            check_gpu_request(spec.gpu, await self._detect())
+        cores = os.cpu_count() or 1
+        if spec.cpu is not None and spec.cpu > cores:
+            raise ConfigError(
+                f"{spec.label} asks for cpu={spec.cpu:g} but this machine has {cores} cores; "
+                "lower cpu=, or run on a Nomad cluster (JUPYTER_REMOTE_BACKEND=nomad)"
+            )
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+        if spec.memory is not None and spec.memory > total:
+            raise ConfigError(
+                f"{spec.label} asks for memory={spec.memory} MiB but this machine has {total} MiB; "
+                "lower memory=, or run on a Nomad cluster (JUPYTER_REMOTE_BACKEND=nomad)"
+            )
+        if spec.python is not None and not os.access(spec.python, os.X_OK):
+            raise ConfigError(
+                f"the worker interpreter {spec.python!r} does not exist or is not executable; "
+                "fix the python setting (env JUPYTER_REMOTE_PYTHON)"
+            )
+
+    async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
+        env = dict(os.environ)
+        env.update(spec.env)
+        env.update(address.worker_env())
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env["PYTHONUNBUFFERED"] = "1"
+        if spec.gpu is not None:
+            busy = {i for ids in self._gpus_of.values() for i in ids}
+            gpus = assign_gpus(spec.gpu, await self._detect(), busy)
+            if not gpus:
+                raise GpuUnavailableError(
+                    f"all GPUs matching {spec.gpu} on this machine are in use by other workers"
+                )
+            self._gpus_of[worker_id] = [g.index for g in gpus]
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # nvidia-smi's numbering
+            env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
+        log = self._logdir / f"{worker_id}.log"
+        with log.open("wb") as fh:
+            proc = await asyncio.create_subprocess_exec(
+                spec.python or sys.executable,
+                *address.worker_argv(worker_id),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=fh,
+                stderr=fh,
+                env=env,
+                start_new_session=True,
+            )
+        self._procs[worker_id] = proc
+        asyncio.get_running_loop().create_task(self._wait(worker_id, proc, log))
+
+    async def _wait(self, worker_id: str, proc: asyncio.subprocess.Process, log: Path) -> None:
+        code = await proc.wait()
+        self._procs.pop(worker_id, None)
+        self._gpus_of.pop(worker_id, None)
+        reason, oom = describe_exit(code)
+        tail = _log_tail(log)
+        with contextlib.suppress(OSError):
+            log.unlink()
+        self._on_exit(WorkerExit(worker_id, reason, code, tail, oom))
+
+    async def stop(self, worker_id: str) -> None:
+        proc = self._procs.get(worker_id)
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    async def close(self) -> None:
+        procs = list(self._procs.values())
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 5)
+        with contextlib.suppress(OSError):
+            for p in self._logdir.iterdir():
+                p.unlink()
+            self._logdir.rmdir()

@@ -1,0 +1,251 @@
+"""A call (one ``.remote``, ``.map``, ``.spawn``): its inputs, outcomes and result channel.
+
+All ``CallState`` methods run on the controller's loop thread. Outcomes
+reach the caller's thread through a :class:`ResultChannel`, which sync code
+waits on with a condition variable and async code with a future; results stay
+pickled until the caller takes them, so the loop thread only routes bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import FunctionTimeoutError, WorkerDiedError
+from ..protocol import Failure, FunctionDef, Payload, failure_from_exception
+from ..retries import Retries
+
+if TYPE_CHECKING:
+    from ._pool import Pool
+
+__all__ = ["Batch", "CallState", "Outcome", "ResultChannel"]
+
+# Outcome kinds pushed into a ResultChannel.
+OK, ERR, YIELD, END = "ok", "err", "yield", "end"
+# ("ok", [(position, index), ...], payload)  results of several inputs, one pickled list
+# ("err", index, Failure)                    an input failed for good
+# ("yield", index, payload)                  one value yielded by a generator
+# ("end", None, None)                        every input has its final outcome (or cancelled)
+Outcome = tuple[str, Any, Any]
+
+_batch_ids = itertools.count(1)
+_call_ids = itertools.count(1)
+
+
+class ResultChannel:
+    """Outcomes from the loop thread to one consumer (a thread or another event loop)."""
+
+    def __init__(self) -> None:
+        self._items: deque[Outcome] = deque()
+        self._cond = threading.Condition()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def push(self, item: Outcome) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+            waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            loop.call_soon_threadsafe(_resolve, fut)
+
+    def take(self, timeout: float | None = None) -> list[Outcome]:
+        """Wait for outcomes (all that are there); ``[]`` when ``timeout`` elapsed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._items:
+                left = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+                if left <= 0:
+                    return []
+                self._cond.wait(left)  # short waits keep Ctrl-C responsive
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    async def atake(self) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._cond:
+                if self._items:
+                    items = list(self._items)
+                    self._items.clear()
+                    return items
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((loop, fut))
+            await fut
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+@dataclass(eq=False)
+class Batch:
+    """Some inputs of a call sent to one worker as one message."""
+
+    call: CallState
+    first: int
+    args: Payload
+    size: int
+    offsets: tuple[int, ...] | None = None
+    batch_id: int = field(default_factory=lambda: next(_batch_ids))
+
+    def pending(self) -> list[int]:
+        """Indexes of this batch's inputs that still have no outcome and no retry scheduled."""
+        offs = self.offsets if self.offsets is not None else range(self.size)
+        call = self.call
+        return [
+            self.first + o
+            for o in offs
+            if not call.done[self.first + o] and self.first + o not in call.retrying
+        ]
+
+    def single(self, index: int) -> Batch:
+        return Batch(self.call, self.first, self.args, self.size, (index - self.first,))
+
+
+def print_output(index: int, stream: int, text: str) -> None:
+    """Default output route: the caller's own stdout/stderr."""
+    out = sys.stdout if stream == 1 else sys.stderr
+    try:
+        out.write(text)
+        out.flush()
+    except (OSError, ValueError):  # pragma: no cover - caller closed its streams
+        pass
+
+
+@dataclass(eq=False)
+class CallState:
+    pool: Pool
+    fdef: FunctionDef
+    method: str | None
+    n_inputs: int
+    retries: Retries
+    timeout: float | None
+    generator: bool = False
+    max_deaths: int = 3
+    on_output: Callable[[int, int, str], None] = print_output
+    call_id: int = field(default_factory=lambda: next(_call_ids))
+    channel: ResultChannel = field(default_factory=ResultChannel)
+    started_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.object_id = f"fc-{os.getpid():x}-{self.call_id}"
+        self.done = bytearray(self.n_inputs)
+        self.n_succeeded = 0
+        self.n_failed = 0
+        self.attempts: dict[int, int] = {}
+        self.deaths: dict[int, int] = {}
+        self.retrying: set[int] = set()
+        self.cancelled = False
+        self.finished = self.n_inputs == 0
+        self.logs: list[tuple[int, int, str]] = []
+        if self.finished:
+            self.channel.push((END, None, None))
+
+    # -- outcomes -------------------------------------------------------------
+
+    def succeeded(self, batch: Batch, offsets: tuple[int, ...], values: Payload | None) -> None:
+        if self.finished or values is None:
+            return
+        pairs = []
+        for pos, off in enumerate(offsets):
+            index = batch.first + off
+            if not self.done[index]:
+                self.done[index] = 1
+                pairs.append((pos, index))
+        if pairs:
+            self.n_succeeded += len(pairs)
+            self.channel.push((OK, pairs, values))
+            self._check_end()
+
+    def yielded(self, batch: Batch, offset: int, value: Payload) -> None:
+        if not self.finished:
+            self.channel.push((YIELD, batch.first + offset, value))
+
+    def attempt_failed(self, batch: Batch, index: int, failure: Failure) -> None:
+        """User code raised (or timed out): retry with backoff while the budget lasts."""
+        if self.finished or self.done[index] or index in self.retrying:
+            return
+        attempt = self.attempts.get(index, 0) + 1
+        self.attempts[index] = attempt
+        if attempt <= self.retries.max_retries:
+            self.retrying.add(index)
+            delay = self.retries.delay(attempt)
+            asyncio.get_running_loop().call_later(delay, self._retry, batch.single(index), index)
+        else:
+            self.fail(index, failure)
+
+    def _retry(self, batch: Batch, index: int) -> None:
+        self.retrying.discard(index)
+        if not self.finished and not self.done[index]:
+            self.pool.enqueue([batch], front=True)
+
+    def timed_out(self, batch: Batch, offset: int, elapsed: float) -> None:
+        err = FunctionTimeoutError(
+            f"{self.fdef.name}: input {batch.first + offset} ran {elapsed:.1f}s, past its "
+            f"timeout of {self.timeout:g}s; the worker running it was replaced. Raise timeout= "
+            "in the decorator if the input needs longer."
+        )
+        self.attempt_failed(batch, batch.first + offset, failure_from_exception(err))
+
+    def worker_died(self, batch: Batch, reason: str, log_tail: str) -> list[Batch]:
+        """Inputs in flight on a dead worker: requeue each alone, or fail past the cap."""
+        requeue: list[Batch] = []
+        if self.finished:
+            return requeue
+        for index in batch.pending():
+            deaths = self.deaths.get(index, 0) + 1
+            self.deaths[index] = deaths
+            if deaths > self.max_deaths:
+                tail = f"\nThe worker's last output:\n{log_tail.rstrip()}" if log_tail.strip() else ""
+                err = WorkerDiedError(
+                    f"{self.fdef.name}: input {index} was running on a worker that {reason}, "
+                    f"{deaths} times; giving up. If it ran out of memory, raise memory= in the "
+                    f"decorator.{tail}"
+                )
+                self.fail(index, failure_from_exception(err))
+            else:
+                requeue.append(batch.single(index))
+        return requeue
+
+    def fail(self, index: int, failure: Failure) -> None:
+        if self.finished or self.done[index]:
+            return
+        self.done[index] = 1
+        self.n_failed += 1
+        self.channel.push((ERR, index, failure))
+        self._check_end()
+
+    def fail_all(self, exc: BaseException) -> None:
+        failure = failure_from_exception(exc)
+        for index in range(self.n_inputs):
+            if not self.done[index]:
+                self.retrying.discard(index)
+                self.fail(index, failure)
+
+    def cancel(self) -> None:
+        if not self.finished:
+            self.cancelled = True
+            self.finished = True
+            self.channel.push((END, None, None))
+
+    def output(self, index: int, stream: int, text: str) -> None:
+        if self.cancelled:
+            return
+        self.logs.append((index, stream, text))
+        self.on_output(index, stream, text)
+
+    def _check_end(self) -> None:
+        if self.n_succeeded + self.n_failed == self.n_inputs:
+            self.finished = True
+            self.channel.push((END, None, None))
+            self.pool.call_finished(self)

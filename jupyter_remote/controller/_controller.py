@@ -1,0 +1,183 @@
+"""The controller: one per process, on the loop thread; owns the endpoint, backends and pools.
+
+Everything here runs on the loop thread except :func:`controller`, which
+creates it, and :meth:`Controller.shutdown`, which the caller's thread uses at
+exit to stop every worker this process started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import ssl
+import threading
+import time
+from typing import Any
+
+from ..backends import Backend, ControllerAddress, WorkerExit, WorkerSpec, backend_class
+from ..config import Settings, load_settings
+from ..exceptions import ConfigError, VersionMismatchError
+from ..protocol import Ping, new_token, python_version
+from ._calls import CallState
+from ._loop import LoopThread, loop_thread
+from ._pool import Pool, Scaling, WorkerState
+from ._server import Connection
+
+__all__ = ["Controller", "controller"]
+
+TICK = 0.5
+PING_EVERY = 5.0
+
+
+class Controller:
+    def __init__(self, loop: LoopThread, settings: Settings) -> None:
+        self.loop = loop
+        self.settings = settings
+        self.token = new_token()
+        self.address = ControllerAddress("127.0.0.1", 0, self.token)
+        self.backends: dict[str, Backend] = {}
+        self.pools: dict[tuple[str, str, str], Pool] = {}
+        self._pending: dict[str, tuple[WorkerState, Pool]] = {}
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.closed = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        ctx = None
+        if s.tls_certfile or s.tls_keyfile:
+            if not (s.tls_certfile and s.tls_keyfile):
+                raise ConfigError("TLS needs both tls_certfile and tls_keyfile")
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(s.tls_certfile, s.tls_keyfile)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), host="0.0.0.0" if s.advertise_host else "127.0.0.1",
+            port=0, ssl=ctx,
+        )
+        port = self._server.sockets[0].getsockname()[1]
+        self.address = ControllerAddress(
+            s.advertise_host or "127.0.0.1", port, self.token, s.tls_certfile if ctx else None
+        )
+        self._ticker = loop.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        last_ping = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            for pool in list(self.pools.values()):
+                pool.tick(now)
+            if now - last_ping > PING_EVERY:
+                last_ping = now
+                for pool in self.pools.values():
+                    for ws in pool.workers.values():
+                        if ws.conn is not None:
+                            ws.conn.send(Ping())
+
+    def backend(self, name: str) -> Backend:
+        if name not in self.backends:
+            klass = backend_class(name)
+            self.backends[name] = klass(self._worker_exited)
+        return self.backends[name]
+
+    async def stop_pools(self, app_name: str | None = None) -> None:
+        for key in [k for k in self.pools if app_name is None or k[0] == app_name]:
+            await self.pools.pop(key).close()
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.stop_pools()
+        for backend in self.backends.values():
+            with contextlib.suppress(Exception):
+                await backend.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._server is not None:
+            self._server.close()
+
+    def shutdown(self) -> None:
+        """Stop everything this process started (called at interpreter exit)."""
+        if self.closed:
+            return
+        fut = self.loop.submit(self.close())
+        with contextlib.suppress(Exception):
+            fut.result(15)
+
+    # -- pools and calls ---------------------------------------------------------------
+
+    async def pool(
+        self, app_name: str, label: str, backend_name: str, spec: WorkerSpec, scaling: Scaling
+    ) -> Pool:
+        key = (app_name, label, backend_name)
+        pool = self.pools.get(key)
+        if pool is not None and (pool.spec != spec or pool.scaling != scaling):
+            # Redefined with other resources (a re-run notebook cell): fresh workers.
+            await self.pools.pop(key).close()
+            pool = None
+        if pool is None:
+            backend = self.backend(backend_name)
+            await backend.check(spec)
+            pool = Pool(self, label, backend, spec, scaling)
+            self.pools[key] = pool
+        return pool
+
+    async def cancel(self, call: CallState) -> None:
+        call.pool.cancel(call)
+
+    # -- workers -------------------------------------------------------------------
+
+    def register_worker(self, ws: WorkerState, pool: Pool) -> None:
+        self._pending[ws.worker_id] = (ws, pool)
+
+    def accept(self, conn: Connection, info: dict[str, Any]) -> dict[str, Any]:
+        """An authenticated worker said hello: attach it to its pool, or say why not."""
+        entry = self._pending.pop(str(info.get("worker_id")), None)
+        if entry is None:
+            return {"ok": False, "error": "unknown worker id (its pool is gone)"}
+        ws, pool = entry
+        theirs = tuple(info.get("python") or ())
+        if theirs[:2] != python_version():
+            ours = ".".join(map(str, python_version()))
+            got = ".".join(map(str, theirs))
+            error = VersionMismatchError(
+                f"the worker for {pool.label} runs Python {got} but the caller runs Python {ours}; "
+                "functions and arguments only travel between identical minor versions. Point the "
+                f"workers at a Python {ours} (setting python / JUPYTER_REMOTE_PYTHON, or the image)."
+            )
+            pool.start_failed(ws, error)
+            return {"ok": False, "error": str(error)}
+        conn.worker, conn.pool = ws, pool
+        return {"ok": True}
+
+    def _worker_exited(self, info: WorkerExit) -> None:
+        entry = self._pending.pop(info.worker_id, None)
+        if entry is not None:
+            ws, pool = entry
+            pool.exited(ws, info)
+            return
+        for pool in self.pools.values():
+            ws = pool.workers.get(info.worker_id)
+            if ws is not None:
+                pool.exited(ws, info)
+                return
+
+
+_lock = threading.Lock()
+_controller: Controller | None = None
+
+
+def controller() -> Controller:
+    """The process's controller, started on first use (and stopped at exit)."""
+    global _controller
+    with _lock:
+        if _controller is None or _controller.closed:
+            loop = loop_thread()
+            ctl = Controller(loop, load_settings())
+            loop.run(ctl.start())
+            atexit.register(ctl.shutdown)
+            _controller = ctl
+        return _controller

@@ -1,0 +1,318 @@
+"""A pool: the workers of one function (one ``WorkerSpec``), its queue and its autoscaler.
+
+Runs on the controller's loop thread. Batches wait in the queue until a ready
+worker has room; a worker takes one batch at a time, or two while the queue
+is longer than the pool (so a busy worker never waits a round trip for its
+next batch). The pool grows with the queue up to ``max_containers``, keeps
+``min_containers`` (+ ``buffer_containers`` while busy), and lets idle
+workers go after ``scaledown_window`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..backends import Backend, WorkerExit, WorkerSpec
+from ..exceptions import JupyterRemoteError, WorkerStartError
+from ..protocol import Cancel, Failure, Output, Results, RunBatch, Shutdown, TimedOut, Yielded
+
+if TYPE_CHECKING:
+    from ._calls import Batch, CallState
+    from ._controller import Controller
+    from ._server import Connection
+
+__all__ = ["Pool", "Scaling", "WorkerState"]
+
+_worker_ids = itertools.count(1)
+UNRESPONSIVE_AFTER = 30.0
+STOP_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class Scaling:
+    min_containers: int = 0
+    max_containers: int | None = None
+    buffer_containers: int = 0
+    scaledown_window: float = 60.0
+
+
+@dataclass(eq=False)
+class WorkerState:
+    worker_id: str
+    state: str = "starting"  # starting | ready | stopping | gone
+    conn: Connection | None = None
+    inflight: dict[int, Batch] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+    started_at: float = field(default_factory=time.monotonic)
+    idle_since: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+    exit: WorkerExit | None = None
+
+
+class Pool:
+    def __init__(
+        self,
+        controller: Controller,
+        label: str,
+        backend: Backend,
+        spec: WorkerSpec,
+        scaling: Scaling,
+    ) -> None:
+        self.controller = controller
+        self.label = label
+        self.backend = backend
+        self.spec = spec
+        self.scaling = scaling
+        self.max_workers = scaling.max_containers or backend.default_max_workers(spec)
+        self.queue: deque[Batch] = deque()
+        self.workers: dict[str, WorkerState] = {}
+        self.calls: dict[int, CallState] = {}
+        self.start_error: JupyterRemoteError | None = None
+        self.closed = False
+
+    # -- work in ---------------------------------------------------------------
+
+    def add_call(self, call: CallState, batches: list[Batch]) -> None:
+        if self.closed:
+            call.fail_all(WorkerStartError(f"the pool of {self.label} was stopped (app.stop())"))
+            return
+        if self.start_error is not None and not self.alive():
+            self.start_error = None  # try again: the user may have fixed the cause
+        self.calls[call.call_id] = call
+        self.enqueue(batches)
+
+    def enqueue(self, batches: list[Batch], *, front: bool = False) -> None:
+        if front:
+            self.queue.extendleft(reversed(batches))
+        else:
+            self.queue.extend(batches)
+        self.pump()
+
+    def call_finished(self, call: CallState) -> None:
+        self.calls.pop(call.call_id, None)
+
+    def cancel(self, call: CallState) -> None:
+        call.cancel()
+        self.calls.pop(call.call_id, None)
+        self.queue = deque(b for b in self.queue if b.call is not call)
+        for ws in self.workers.values():
+            if ws.conn is not None and any(b.call is call for b in ws.inflight.values()):
+                ws.conn.send(Cancel(call.call_id))
+
+    # -- dispatch --------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Hand queued batches to ready workers, then adjust the pool's size."""
+        queue = self.queue
+        if queue:
+            ready = [w for w in self.workers.values() if w.state == "ready"]
+            ready.sort(key=lambda w: len(w.inflight))
+            for ws in ready:
+                room = 2 if len(queue) > len(ready) else 1
+                while queue and len(ws.inflight) < room:
+                    batch = queue.popleft()
+                    if batch.call.finished:
+                        continue
+                    self._send(ws, batch)
+                if not queue:
+                    break
+        self.autoscale()
+
+    def _send(self, ws: WorkerState, batch: Batch) -> None:
+        call = batch.call
+        fdef = call.fdef
+        first_time = fdef.hash not in ws.known
+        ws.known.add(fdef.hash)
+        ws.inflight[batch.batch_id] = batch
+        assert ws.conn is not None
+        ws.conn.send(
+            RunBatch(
+                batch.batch_id,
+                call.call_id,
+                fdef.hash,
+                fdef if first_time else None,
+                call.method,
+                batch.first,
+                batch.args,
+                batch.offsets,
+                call.timeout,
+                call.generator,
+            )
+        )
+
+    # -- size ------------------------------------------------------------------
+
+    def alive(self) -> list[WorkerState]:
+        return [w for w in self.workers.values() if w.state in ("starting", "ready")]
+
+    def autoscale(self) -> None:
+        s = self.scaling
+        busy = len(self.queue) + sum(len(w.inflight) for w in self.workers.values())
+        target = max(s.min_containers, busy + (s.buffer_containers if busy else 0))
+        target = min(target, self.max_workers)
+        for _ in range(target - len(self.alive())):
+            self._launch()
+
+    def _launch(self) -> None:
+        wid = f"{self.label.replace('.', '-')}-{next(_worker_ids)}"
+        ws = WorkerState(wid)
+        self.workers[wid] = ws
+        self.controller.register_worker(ws, self)
+        asyncio.get_running_loop().create_task(self._start(ws))
+
+    async def _start(self, ws: WorkerState) -> None:
+        try:
+            await self.backend.launch(self.spec, ws.worker_id, self.controller.address)
+        except Exception as exc:
+            error = WorkerStartError(f"could not start a worker for {self.label}: {exc}")
+            self.start_failed(ws, error)
+
+    def tick(self, now: float) -> None:
+        """Periodic housekeeping: start timeouts, unresponsive workers, scale-down."""
+        timeout = self.controller.settings.worker_start_timeout
+        for ws in list(self.workers.values()):
+            if ws.state == "starting" and now - ws.started_at > timeout:
+                self._kill(ws)
+                self.start_failed(
+                    ws,
+                    WorkerStartError(
+                        f"a worker for {self.label} did not connect within {timeout:g}s; if it "
+                        "runs on another machine, check advertise_host (JUPYTER_REMOTE_"
+                        "ADVERTISE_HOST) and that the caller's port is reachable"
+                    ),
+                )
+            elif ws.state == "ready" and ws.inflight and now - ws.last_seen > UNRESPONSIVE_AFTER:
+                self._kill(ws)
+            elif ws.state == "stopping" and now - ws.idle_since > STOP_GRACE:
+                self._kill(ws)
+        window = self.scaling.scaledown_window
+        idle = [
+            w
+            for w in self.workers.values()
+            if w.state == "ready" and not w.inflight and now - w.idle_since > window
+        ]
+        surplus = len(self.alive()) - self.scaling.min_containers
+        if not self.queue:
+            for ws in idle[: max(0, surplus)]:
+                self.retire(ws)
+
+    def retire(self, ws: WorkerState) -> None:
+        if ws.conn is not None and ws.state == "ready":
+            ws.state = "stopping"
+            ws.idle_since = time.monotonic()
+            ws.conn.send(Shutdown())
+
+    def _kill(self, ws: WorkerState) -> None:
+        asyncio.get_running_loop().create_task(self.backend.stop(ws.worker_id))
+
+    # -- worker events -----------------------------------------------------------
+
+    def connected(self, ws: WorkerState, conn: Connection) -> None:
+        ws.conn = conn
+        ws.state = "ready"
+        ws.last_seen = ws.idle_since = time.monotonic()
+        self.start_error = None
+        self.pump()
+
+    def message(self, ws: WorkerState, msg: Any) -> None:
+        ws.last_seen = time.monotonic()
+        if isinstance(msg, Results):
+            self._results(ws, msg)
+        elif isinstance(msg, Yielded):
+            batch = ws.inflight.get(msg.batch_id)
+            if batch is not None:
+                batch.call.yielded(batch, msg.offset, msg.value)
+        elif isinstance(msg, Output):
+            calls = self.calls
+            for call_id, index, stream, text in msg.items:
+                call = calls.get(call_id)
+                if call is not None:
+                    call.output(index, stream, text)
+        elif isinstance(msg, TimedOut):
+            batch = ws.inflight.get(msg.batch_id)
+            if batch is not None:
+                batch.call.timed_out(batch, msg.offset, msg.elapsed)
+
+    def _results(self, ws: WorkerState, msg: Results) -> None:
+        batch = ws.inflight.get(msg.batch_id)
+        if batch is None:
+            return
+        call = batch.call
+        if msg.offsets:
+            call.succeeded(batch, msg.offsets, msg.values)
+        failure: Failure
+        for off, failure in msg.failures:
+            call.attempt_failed(batch, batch.first + off, failure)
+        if msg.done:
+            del ws.inflight[msg.batch_id]
+            if not ws.inflight:
+                ws.idle_since = time.monotonic()
+            self.pump()
+
+    def disconnected(self, ws: WorkerState) -> None:
+        """The connection dropped; requeue its work once the backend says why (or after 1 s)."""
+        was = ws.state
+        ws.conn = None
+        ws.state = "lost"
+        if was != "stopping":
+            self._kill(ws)
+        if ws.exit is not None:
+            self._requeue(ws)
+        else:
+            asyncio.get_running_loop().call_later(1.0, self._requeue, ws)
+        self.autoscale()
+
+    def exited(self, ws: WorkerState, info: WorkerExit) -> None:
+        ws.exit = info
+        if ws.state == "starting":
+            tail = info.log_tail.strip()
+            shown = f"\nIts output:\n{tail}" if tail else ""
+            error = WorkerStartError(
+                f"a worker for {self.label} {info.reason} before it connected.{shown}"
+            )
+            self.start_failed(ws, error)
+        elif ws.state != "gone":
+            ws.conn = None
+            ws.state = "lost"
+            self._requeue(ws)
+
+    def _requeue(self, ws: WorkerState) -> None:
+        if ws.state == "gone":
+            return
+        ws.state = "gone"
+        reason = ws.exit.reason if ws.exit else "lost its connection"
+        tail = ws.exit.log_tail if ws.exit else ""
+        requeue: list[Batch] = []
+        for batch in ws.inflight.values():
+            requeue.extend(batch.call.worker_died(batch, reason, tail))
+        ws.inflight.clear()
+        self.workers.pop(ws.worker_id, None)
+        self.enqueue(requeue, front=True)
+
+    def start_failed(self, ws: WorkerState, error: JupyterRemoteError) -> None:
+        """A worker never connected: fail queued work unless another worker can take it."""
+        ws.state = "gone"
+        self.workers.pop(ws.worker_id, None)
+        self.start_error = error
+        if any(w.state in ("ready", "starting") for w in self.workers.values()):
+            return  # another worker may still take the work; the last failure decides
+        failed = {b.call for b in self.queue}
+        self.queue.clear()
+        for call in failed:
+            call.fail_all(error)
+
+    async def close(self) -> None:
+        self.closed = True
+        for ws in list(self.workers.values()):
+            if ws.conn is not None:
+                ws.conn.close()
+            await self.backend.stop(ws.worker_id)
+        self.workers.clear()
+        for call in list(self.calls.values()):
+            call.cancel()
+        self.queue.clear()

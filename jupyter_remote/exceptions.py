@@ -1,0 +1,120 @@
+"""The one exception tree of jupyter_remote.
+
+::
+
+    JupyterRemoteError
+    ├── ConfigError (also ValueError)      bad setting, option or resource request
+    │   └── GpuUnavailableError            no GPU of the requested kind here
+    ├── SerializationError                 an argument, result or function cannot be pickled
+    │   └── VersionMismatchError           caller and worker run different Python versions
+    ├── WorkerError                        a worker could not start or died
+    │   ├── WorkerStartError               the worker process never connected (shows its stderr)
+    │   └── WorkerDiedError                killed, OOM, segfault, node lost: retries exhausted
+    ├── FunctionTimeoutError (also TimeoutError)   an input ran past ``timeout=``
+    ├── OutputExpiredError (also TimeoutError)     ``FunctionCall.get(timeout=)`` elapsed
+    ├── CallCancelledError                 the call was cancelled
+    ├── BackendError                       the backend (process launcher, Nomad) failed
+    └── RemoteError                        user code raised an exception that cannot be unpickled here
+
+Exceptions raised by user code are re-raised as their own type when they
+unpickle in the caller, with the remote traceback attached as ``__cause__``.
+Lower-level errors (pickling, sockets, HTTP) are translated into this tree in
+one place each, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "CallCancelledError",
+    "ConfigError",
+    "FunctionTimeoutError",
+    "GpuUnavailableError",
+    "JupyterRemoteError",
+    "OutputExpiredError",
+    "RemoteError",
+    "RemoteTraceback",
+    "SerializationError",
+    "VersionMismatchError",
+    "WorkerDiedError",
+    "WorkerError",
+    "WorkerStartError",
+]
+
+
+class JupyterRemoteError(Exception):
+    """Root of every error jupyter_remote raises itself."""
+
+
+class ConfigError(JupyterRemoteError, ValueError):
+    """A setting, option or resource request is invalid."""
+
+
+class GpuUnavailableError(ConfigError):
+    """The backend has no GPU matching the request."""
+
+
+class SerializationError(JupyterRemoteError):
+    """Something could not be pickled or unpickled."""
+
+
+class VersionMismatchError(SerializationError):
+    """The worker's Python differs from the caller's (cloudpickle needs the same minor)."""
+
+
+class WorkerError(JupyterRemoteError):
+    """A worker could not be started, or died while running inputs."""
+
+
+class WorkerStartError(WorkerError):
+    """A worker process exited or timed out before it connected to the controller."""
+
+
+class WorkerDiedError(WorkerError):
+    """A worker died while running an input, more often than the requeue cap allows."""
+
+
+class FunctionTimeoutError(JupyterRemoteError, TimeoutError):
+    """An input attempt ran longer than the function's ``timeout``."""
+
+
+class OutputExpiredError(JupyterRemoteError, TimeoutError):
+    """``FunctionCall.get(timeout=...)`` elapsed before the result arrived."""
+
+
+class CallCancelledError(JupyterRemoteError):
+    """The call was cancelled before it finished."""
+
+
+class BackendError(JupyterRemoteError):
+    """The backend that launches workers failed."""
+
+
+class RemoteError(JupyterRemoteError):
+    """User code raised an exception whose type cannot be rebuilt in the caller.
+
+    ``str(err)`` is the remote ``Type: message``; ``err.remote_traceback`` holds
+    the formatted remote traceback.
+    """
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str]]:
+        return (type(self), (str(self), self.remote_traceback))
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of formatting the local frames.
+        return [self.remote_traceback.rstrip("\n")] if self.remote_traceback else [str(self)]
+
+
+class RemoteTraceback(Exception):
+    """Carries a remote traceback as the ``__cause__`` of a re-raised exception."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return "\n\nRemote traceback:\n" + self.tb.rstrip("\n")

@@ -1,0 +1,115 @@
+"""The messages between controller and worker.
+
+The connection opens with the handshake of ``_handshake`` (no pickle is read
+before both sides have proven they hold the session token), then carries frames
+(see ``_framing``) each holding one of the messages below.
+
+Controller → worker: ``RunBatch``, ``Cancel``, ``Ping``, ``Shutdown``.
+Worker → controller: ``Results``, ``Yielded``, ``Output``, ``TimedOut``, ``Heartbeat``.
+
+A batch is a slice of one call's inputs: ``args`` is a payload of a list of
+``(args, kwargs)`` pairs for inputs ``first .. first+len-1``; ``offsets``
+selects which of them to run (``None``: all), so a retry or a requeue after a
+worker death re-sends the same payload with fewer offsets.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from ._serialization import Failure, Payload
+
+__all__ = [
+    "ENTER_MARK",
+    "EXIT_MARK",
+    "METHOD_MARK",
+    "Cancel",
+    "FunctionDef",
+    "Heartbeat",
+    "Output",
+    "Ping",
+    "Results",
+    "RunBatch",
+    "Shutdown",
+    "TimedOut",
+    "Yielded",
+    "new_token",
+]
+
+class FunctionDef(NamedTuple):
+    """What a worker runs: a function, or a class with constructor arguments."""
+
+    hash: str
+    payload: Payload  # cloudpickle of the function, or of (cls, args, kwargs)
+    kind: str  # "function" | "class"
+    name: str
+
+
+class RunBatch(NamedTuple):
+    batch_id: int
+    call_id: int
+    function_hash: str
+    function: FunctionDef | None  # sent with the first batch a worker gets for this hash
+    method: str | None  # method name for classes
+    first: int  # index of the payload's first input within the call
+    args: Payload
+    offsets: tuple[int, ...] | None
+    timeout: float | None
+    generator: bool
+
+
+class Cancel(NamedTuple):
+    call_id: int
+
+
+class Ping(NamedTuple):
+    pass
+
+
+class Shutdown(NamedTuple):
+    pass
+
+
+class Results(NamedTuple):
+    """Outcomes of some inputs of a batch; ``done`` marks the batch's last message."""
+
+    batch_id: int
+    offsets: tuple[int, ...]  # offsets that succeeded, in the order of values
+    values: Payload | None  # a pickled list of their results
+    failures: tuple[tuple[int, Failure], ...]
+    cancelled: tuple[int, ...]
+    done: bool
+
+
+class Yielded(NamedTuple):
+    batch_id: int
+    offset: int
+    value: Payload
+
+
+class Output(NamedTuple):
+    """Captured stdout/stderr: ``(call_id, index, stream, text)`` with stream 1 or 2."""
+
+    items: tuple[tuple[int, int, int, str], ...]
+
+
+class TimedOut(NamedTuple):
+    batch_id: int
+    offset: int
+    elapsed: float
+
+
+class Heartbeat(NamedTuple):
+    pass
+
+
+# Attributes that ``@enter``, ``@exit`` and ``@method`` set on methods of a class.
+ENTER_MARK = "__jupyter_remote_enter__"
+EXIT_MARK = "__jupyter_remote_exit__"
+METHOD_MARK = "__jupyter_remote_method__"
+
+
+def new_token() -> str:
+    """A fresh per-session secret (64 hex characters)."""
+    return os.urandom(32).hex()

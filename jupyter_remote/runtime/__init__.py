@@ -1,0 +1,4 @@
+"""The worker side: ``python -m jupyter_remote.runtime --connect HOST:PORT``.
+
+It imports the protocol and nothing of the API, IPython or Jupyter.
+"""

@@ -1,0 +1,332 @@
+"""The worker: connects to the controller, runs batches of inputs, streams results back.
+
+Threads:
+
+- the **main thread** runs user code (so signals, ``KeyboardInterrupt`` and
+  libraries that insist on the main thread behave as they do locally);
+- the **reader** receives frames; it queues batches for the main thread,
+  handles ``Cancel`` (raising ``KeyboardInterrupt`` in the running input) and
+  exits the process when the controller goes away (the dead-man switch);
+- the **watchdog** flushes captured output, sends heartbeats and enforces
+  per-input timeouts by reporting the input and exiting (the controller
+  replaces the worker).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..protocol import (
+    ENTER_MARK,
+    EXIT_MARK,
+    Cancel,
+    Failure,
+    FrameDecoder,
+    FunctionDef,
+    Heartbeat,
+    Output,
+    Ping,
+    Results,
+    RunBatch,
+    Shutdown,
+    TimedOut,
+    Yielded,
+    dumps,
+    encode_frame,
+    failure_from_exception,
+    loads,
+)
+from ._capture import CaptureStream, OutputBuffer, capture_fds
+
+__all__ = ["EXIT_TIMEOUT", "Worker"]
+
+EXIT_TIMEOUT = 75  # exit status of a worker that stopped a timed-out input
+HEARTBEAT_EVERY = 2.0
+OUTPUT_EVERY = 0.03
+PARTIAL_RESULTS_EVERY = 0.1
+
+
+class _Loaded:
+    """A function definition as the worker runs it."""
+
+    def __init__(self, fdef: FunctionDef) -> None:
+        self.kind = fdef.kind
+        self.name = fdef.name
+        self.obj: Any = None
+        self._payload = fdef.payload
+        self.entered = False
+
+    def target(self, method: str | None) -> Callable[..., Any]:
+        if self.obj is None:
+            loaded = loads(self._payload)
+            if self.kind == "class":
+                cls, args, kwargs = loaded
+                self.obj = cls(*args, **kwargs)
+            else:
+                self.obj = loaded
+        if self.kind == "class":
+            if not self.entered:
+                for hook in _marked(self.obj, ENTER_MARK):
+                    hook()
+                self.entered = True
+            return getattr(self.obj, method or "__call__")  # type: ignore[no-any-return]
+        return self.obj  # type: ignore[no-any-return]
+
+    def exit(self) -> None:
+        if self.kind == "class" and self.entered:
+            for hook in _marked(self.obj, EXIT_MARK):
+                hook()
+
+
+def _marked(obj: Any, mark: str) -> list[Callable[[], Any]]:
+    hooks = []
+    for name in dir(type(obj)):
+        attr = getattr(type(obj), name, None)
+        if callable(attr) and getattr(attr, mark, False):
+            hooks.append(getattr(obj, name))
+    return hooks
+
+
+class Worker:
+    def __init__(self, sock: socket.socket, worker_id: str, dead_after: float) -> None:
+        self.sock = sock
+        self.worker_id = worker_id
+        self.output = OutputBuffer()
+        self._log_fd = 2
+        self._dead_after = dead_after
+        self._send_lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[RunBatch | Shutdown] = queue.SimpleQueue()
+        self._defs: dict[str, _Loaded] = {}
+        self._cancelled: set[int] = set()
+        self._last_rx = time.monotonic()
+        # The input now running, read by the reader and the watchdog.
+        self._running: tuple[int, int, int] | None = None  # (batch_id, call_id, offset)
+        self._deadline: float | None = None
+        self._started = 0.0
+        self._interruptible = False
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def log(self, text: str) -> None:
+        os.write(self._log_fd, f"[worker {self.worker_id}] {text}\n".encode())
+
+    def capture_process_output(self) -> None:
+        """Send fds 1 and 2 (C code, subprocesses) to the caller; keep a log fd for ourselves."""
+        self._log_fd = capture_fds(self.output, lambda exc: self.log(f"capture failed: {exc!r}"))
+
+    def send(self, message: Any) -> None:
+        chunks = encode_frame(message)
+        with self._send_lock:
+            for chunk in chunks:
+                self.sock.sendall(chunk)
+
+    def flush_output(self) -> None:
+        items = self.output.take()
+        if items:
+            self.send(Output(items))
+
+    def _die(self, why: str, status: int = 0) -> None:
+        self.log(why)
+        os._exit(status)
+
+    def _reader(self) -> None:
+        decoder = FrameDecoder()
+        try:
+            while True:
+                n = self.sock.recv_into(decoder.get_buffer())
+                if n == 0:
+                    self._die("controller closed the connection; exiting")
+                self._last_rx = time.monotonic()
+                for msg in decoder.feed(n):
+                    if isinstance(msg, RunBatch | Shutdown):
+                        self._inbox.put(msg)
+                    elif isinstance(msg, Cancel):
+                        self._cancel(msg.call_id)
+                    elif not isinstance(msg, Ping):
+                        self.log(f"ignoring unexpected message {type(msg).__name__}")
+        except OSError as exc:
+            self._die(f"connection to the controller lost ({exc}); exiting")
+        except BaseException as exc:
+            self._die(f"reader failed: {exc!r}; exiting", 1)
+
+    def _cancel(self, call_id: int) -> None:
+        self._cancelled.add(call_id)
+        running = self._running
+        if running is not None and running[1] == call_id and self._interruptible:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        running = self._running
+        if self._interruptible and running is not None and running[1] in self._cancelled:
+            raise KeyboardInterrupt
+
+    def _watchdog(self) -> None:
+        last_beat = time.monotonic()
+        while True:
+            time.sleep(OUTPUT_EVERY)
+            now = time.monotonic()
+            try:
+                deadline, running = self._deadline, self._running
+                if deadline is not None and running is not None and now > deadline:
+                    self.flush_output()
+                    self.send(TimedOut(running[0], running[2], now - self._started))
+                    self._die(f"input ran past its timeout; exiting", EXIT_TIMEOUT)
+                self.flush_output()
+                if now - last_beat > HEARTBEAT_EVERY:
+                    self.send(Heartbeat())
+                    last_beat = now
+            except OSError as exc:
+                self._die(f"connection to the controller lost ({exc}); exiting")
+            if now - self._last_rx > self._dead_after:
+                self._die(f"no word from the controller for {self._dead_after:.0f}s; exiting")
+
+    # -- running inputs --------------------------------------------------------
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGINT, self._on_sigint)
+        signal.signal(signal.SIGTERM, lambda *_: self._inbox.put(Shutdown()))
+        sys.stdout = CaptureStream(self.output, 1, "<stdout>")
+        sys.stderr = CaptureStream(self.output, 2, "<stderr>")
+        threading.Thread(target=self._reader, name="jr-reader", daemon=True).start()
+        threading.Thread(target=self._watchdog, name="jr-watchdog", daemon=True).start()
+        while True:
+            msg = self._inbox.get()
+            if isinstance(msg, Shutdown):
+                break
+            self._run_batch(msg)
+        for loaded in self._defs.values():
+            try:
+                loaded.exit()
+            except BaseException as exc:
+                print(f"@exit hook of {loaded.name} failed: {exc!r}", file=sys.stderr)
+        self.flush_output()
+
+    def _run_batch(self, batch: RunBatch) -> None:
+        if batch.function is not None and batch.function.hash not in self._defs:
+            self._defs[batch.function.hash] = _Loaded(batch.function)
+        items: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        offsets = batch.offsets
+        target: Callable[..., Any] | None = None
+        try:
+            loaded = self._defs[batch.function_hash]
+            items = loads(batch.args)
+            target = loaded.target(batch.method)
+        except BaseException as exc:
+            # Loading the function, the arguments or running @enter failed: every input fails.
+            fail = failure_from_exception(exc)
+            offs = offsets if offsets is not None else tuple(range(max(len(items), 1)))
+            self.flush_output()
+            self.send(Results(batch.batch_id, (), None, tuple((o, fail) for o in offs), (), True))
+            return
+        if offsets is None:
+            offsets = tuple(range(len(items)))
+        ok: list[int] = []
+        values: list[Any] = []
+        failures: list[tuple[int, Failure]] = []
+        cancelled: list[int] = []
+        last_flush = time.monotonic()
+        call_id = batch.call_id
+        for off in offsets:
+            if call_id in self._cancelled:
+                cancelled.append(off)
+                continue
+            args, kwargs = items[off]
+            self.output.tag = (call_id, batch.first + off)
+            self._running = (batch.batch_id, call_id, off)
+            self._started = time.monotonic()
+            self._deadline = self._started + batch.timeout if batch.timeout else None
+            try:
+                self._interruptible = True
+                try:
+                    if batch.generator:
+                        value = self._run_generator(batch, off, target, args, kwargs)
+                    else:
+                        value = target(*args, **kwargs)
+                finally:
+                    self._interruptible = False
+                    self._deadline = None
+            except KeyboardInterrupt as exc:
+                if call_id in self._cancelled:
+                    cancelled.append(off)
+                else:
+                    failures.append((off, failure_from_exception(exc, skip_frames=2)))
+            except BaseException as exc:
+                failures.append((off, failure_from_exception(exc, skip_frames=2)))
+            else:
+                ok.append(off)
+                values.append(value)
+            now = time.monotonic()
+            if now - last_flush > PARTIAL_RESULTS_EVERY:
+                self._send_results(batch.batch_id, ok, values, failures, cancelled, done=False)
+                ok, values, failures, cancelled = [], [], [], []
+                last_flush = now
+        self._running = None
+        self.output.tag = (-1, -1)
+        self._send_results(batch.batch_id, ok, values, failures, cancelled, done=True)
+
+    def _run_generator(
+        self,
+        batch: RunBatch,
+        off: int,
+        target: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        gen = target(*args, **kwargs)
+        if not inspect.isgenerator(gen):
+            raise TypeError(f"{getattr(target, '__name__', target)!r} is not a generator function")
+        for value in gen:
+            self.flush_output()
+            self.send(Yielded(batch.batch_id, off, dumps(value)))
+
+    def _send_results(
+        self,
+        batch_id: int,
+        ok: list[int],
+        values: list[Any],
+        failures: list[tuple[int, Failure]],
+        cancelled: list[int],
+        *,
+        done: bool,
+    ) -> None:
+        payload = None
+        if ok:
+            try:
+                payload = dumps(values)
+            except Exception:
+                ok, values = self._drop_unpicklable(ok, values, failures)
+                payload = dumps(values) if ok else None
+        self.flush_output()
+        self.send(Results(batch_id, tuple(ok), payload, tuple(failures), tuple(cancelled), done))
+
+    @staticmethod
+    def _drop_unpicklable(
+        ok: list[int], values: list[Any], failures: list[tuple[int, Failure]]
+    ) -> tuple[list[int], list[Any]]:
+        from ..exceptions import SerializationError
+
+        keep_ok: list[int] = []
+        keep: list[Any] = []
+        for off, value in zip(ok, values, strict=True):
+            try:
+                dumps(value)
+            except Exception as exc:
+                err = SerializationError(
+                    f"the return value of type {type(value).__module__}."
+                    f"{type(value).__qualname__} cannot be pickled ({exc}); return plain data "
+                    "(numbers, strings, lists, dicts, numpy arrays) or save it to a Volume"
+                )
+                failures.append((off, failure_from_exception(err)))
+            else:
+                keep_ok.append(off)
+                keep.append(value)
+        return keep_ok, keep
