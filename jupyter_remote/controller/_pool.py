@@ -112,8 +112,11 @@ class Pool:
         if queue:
             ready = [w for w in self.workers.values() if w.state == "ready"]
             ready.sort(key=lambda w: len(w.inflight))
+            # A second batch per worker hides the round trip in long maps, but it must not
+            # strand work behind a slow input while other workers are idle or starting.
+            starting = any(w.state == "starting" for w in self.workers.values())
+            room = 2 if not starting and len(queue) >= 2 * len(ready) else 1
             for ws in ready:
-                room = 2 if len(queue) > len(ready) else 1
                 while queue and len(ws.inflight) < room:
                     batch = queue.popleft()
                     if batch.call.finished:

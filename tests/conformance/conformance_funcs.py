@@ -1,0 +1,134 @@
+"""Functions the conformance suite runs on workers (importable by module name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jupyter_remote as jr
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def square(x: int) -> int:
+    print("squaring", x)
+    return x * x
+
+
+def add(a: int, b: int, c: int = 0) -> int:
+    return a + b + c
+
+
+def pid(_: Any = None) -> int:
+    return os.getpid()
+
+
+def sleep_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def sleep_return(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+class CustomError(Exception):
+    pass
+
+
+class UnpicklableError(Exception):
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.lock = __import__("threading").Lock()
+
+    def __reduce__(self) -> Any:
+        raise TypeError("no pickling")
+
+
+def fail_on(x: int, bad: int = 3) -> int:
+    if x == bad:
+        raise CustomError(f"bad input {x}")
+    return x
+
+
+def raise_unpicklable() -> None:
+    raise UnpicklableError("cannot travel")
+
+
+def flaky(counter: str, failures: int) -> int:
+    """Fail the first ``failures`` attempts (counted in a file), then succeed."""
+    path = Path(counter)
+    with path.open("a") as fh:
+        fh.write("x")
+    attempts = len(path.read_text())
+    if attempts <= failures:
+        raise CustomError(f"attempt {attempts} fails")
+    return attempts
+
+
+def sleep_interruptible(seconds: float, marker: str) -> str:
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        Path(marker).write_text("interrupted")
+        raise
+    return "finished"
+
+
+def kill_self_once(x: int, marker: str) -> int:
+    """Input 5 kills its worker the first time it runs; every input logs its runs."""
+    with open(marker + ".runs", "a") as fh:
+        fh.write(f"{x}\n")
+    time.sleep(0.02)
+    if x == 5 and not os.path.exists(marker):
+        Path(marker).write_text("killed")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * 10
+
+
+def kill_self_always(x: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def echo_stderr(text: str) -> str:
+    print(text, file=sys.stderr)
+    os.system(f"echo from-subprocess-{text}")
+    return text
+
+
+def countdown(n: int) -> Any:
+    for i in range(n, 0, -1):
+        yield i
+
+
+def nbytes(arr: Any) -> int:
+    return int(arr.nbytes)
+
+
+def make_lock() -> Any:
+    import threading
+
+    return threading.Lock()
+
+
+class Model:
+    def __init__(self, scale: int = 1) -> None:
+        self.scale = scale
+        self.entered = 0
+
+    @jr.enter()
+    def load(self) -> None:
+        self.entered += 1
+        self.weights = 10 * self.scale
+
+    @jr.method()
+    def predict(self, x: int) -> tuple[int, int, int]:
+        return x * self.weights, self.entered, os.getpid()

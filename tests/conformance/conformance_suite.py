@@ -1,0 +1,315 @@
+"""The backend conformance suite: every backend runs these (subclass ``BackendConformance``).
+
+Workers are real processes; nothing of ours is mocked. A subclass sets
+``backend`` and may override the ``app`` fixture to add configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import conformance_funcs as funcs
+import numpy as np
+import pytest
+
+import jupyter_remote as jr
+from jupyter_remote.exceptions import RemoteTraceback
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+class BackendConformance:
+    backend: ClassVar[str]
+
+    @pytest.fixture
+    def app(self, request: pytest.FixtureRequest) -> Iterator[jr.App]:
+        app = jr.App(f"conf-{request.node.name[:40]}", backend=self.backend)
+        with app.run():
+            yield app
+
+    # -- the verbs ---------------------------------------------------------------------
+
+    def test_remote_and_local(self, app: jr.App, capfd: pytest.CaptureFixture[str]) -> None:
+        square = app.function()(funcs.square)
+        assert square.remote(7) == 49
+        assert square.local(6) == 36
+        out = capfd.readouterr().out
+        assert "squaring 7" in out and "squaring 6" in out
+
+    def test_output_streams_are_captured_with_c_level_output(
+        self, app: jr.App, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        echo = app.function()(funcs.echo_stderr)
+        assert echo.remote("hello") == "hello"
+        time.sleep(0.3)  # fd-level output is drained by a thread on the worker
+        captured = capfd.readouterr()
+        assert "hello" in captured.err
+        assert "from-subprocess-hello" in captured.out
+
+    def test_map_is_ordered_and_takes_several_iterables(self, app: jr.App) -> None:
+        add = app.function()(funcs.add)
+        assert list(add.map(range(200), range(200))) == [2 * i for i in range(200)]
+        assert list(add.map([1, 2], [10, 20], kwargs={"c": 100})) == [111, 122]
+
+    def test_map_unordered_yields_every_result(self, app: jr.App) -> None:
+        f = app.function(max_containers=2)(funcs.sleep_return)
+        delays = [1.0, 0.0, 0.0, 0.0]
+        out = list(f.map(delays, order_outputs=False))
+        assert sorted(out) == sorted(delays)
+        assert out[-1] == 1.0  # the slow one finishes last
+
+    def test_map_return_exceptions(self, app: jr.App) -> None:
+        f = app.function()(funcs.fail_on)
+        out = list(f.map(range(6), return_exceptions=True))
+        assert out[:3] == [0, 1, 2] and out[4:] == [4, 5]
+        assert isinstance(out[3], funcs.CustomError)
+
+    def test_map_raises_the_first_error_with_remote_traceback(self, app: jr.App) -> None:
+        f = app.function()(funcs.fail_on)
+        with pytest.raises(funcs.CustomError, match="bad input 3") as info:
+            list(f.map(range(6)))
+        cause = info.value.__cause__
+        assert isinstance(cause, RemoteTraceback)
+        assert "fail_on" in cause.tb and "raise CustomError" in cause.tb
+
+    def test_starmap_and_for_each(self, app: jr.App, tmp_path: Path) -> None:
+        add = app.function()(funcs.add)
+        assert list(add.starmap([(1, 2), (3, 4)], kwargs={"c": 1})) == [4, 8]
+        flaky = app.function()(funcs.flaky)
+        flaky.for_each([str(tmp_path / "a"), str(tmp_path / "b")], [0, 0])
+        assert (tmp_path / "a").read_text() == "x" and (tmp_path / "b").read_text() == "x"
+
+    def test_spawn_get_gather(self, app: jr.App) -> None:
+        f = app.function()(funcs.sleep_return)
+        calls = [f.spawn(0.01 * i) for i in range(3)]
+        assert calls[0].object_id.startswith("fc-")
+        assert jr.FunctionCall.gather(*calls) == [0.0, 0.01, 0.02]
+        slow = f.spawn(2.0)
+        with pytest.raises(TimeoutError):
+            slow.get(timeout=0.2)
+        assert slow.get(timeout=30) == 2.0
+
+    def test_remote_gen_streams_values(self, app: jr.App) -> None:
+        gen = app.function()(funcs.countdown)
+        assert list(gen.remote_gen(4)) == [4, 3, 2, 1]
+        with pytest.raises(TypeError, match="remote_gen"):
+            gen.remote(3)
+
+    def test_cls_enter_runs_once_per_worker(self, app: jr.App) -> None:
+        Model = app.cls(max_containers=1)(funcs.Model)
+        model = Model(scale=3)
+        results = list(model.predict.map(range(5)))
+        assert [r[0] for r in results] == [0, 30, 60, 90, 120]
+        assert {r[1] for r in results} == {1}  # @enter ran once; state persisted
+        assert len({r[2] for r in results}) == 1
+        assert model.predict.remote(1)[0] == 30
+        assert Model(scale=1).predict.remote(2)[0] == 20
+        assert model.predict.local(2)[0] == 60
+
+    def test_aio_variants(self, app: jr.App) -> None:
+        square = app.function()(funcs.square)
+
+        async def main() -> tuple[int, list[int], int]:
+            one = await square.remote.aio(3)
+            many = [v async for v in square.map.aio([1, 2, 3])]
+            call = await square.spawn.aio(4)
+            return one, many, await call.get.aio()
+
+        assert asyncio.run(main()) == (9, [1, 4, 9], 16)
+
+    def test_sync_api_inside_a_running_event_loop(self, app: jr.App) -> None:
+        square = app.function()(funcs.square)
+
+        async def main() -> int:
+            return square.remote(5)  # what a Jupyter kernel does: sync call, loop running
+
+        assert asyncio.run(main()) == 25
+
+    def test_redefinition_replaces_the_function(self, app: jr.App) -> None:
+        ns: dict[str, Any] = {}
+        exec("def f(x):\n    return x + 1\n", ns)
+        f1 = app.function(name="redefined")(ns["f"])
+        assert f1.remote(1) == 2
+        exec("def f(x):\n    return x + 100\n", ns)
+        f2 = app.function(name="redefined")(ns["f"])
+        assert f2.remote(1) == 101
+        assert app.registered_functions["redefined"] is f2
+
+    # -- errors ------------------------------------------------------------------------
+
+    def test_user_exception_keeps_its_type(self, app: jr.App) -> None:
+        f = app.function()(funcs.fail_on)
+        with pytest.raises(funcs.CustomError, match="bad input 3"):
+            f.remote(3)
+
+    def test_unpicklable_exception_becomes_remote_error(self, app: jr.App) -> None:
+        f = app.function()(funcs.raise_unpicklable)
+        with pytest.raises(jr.RemoteError, match="UnpicklableError: cannot travel") as info:
+            f.remote()
+        assert "raise_unpicklable" in info.value.remote_traceback
+
+    def test_unpicklable_argument_is_named(self, app: jr.App) -> None:
+        f = app.function()(funcs.identity)
+        lock = threading.Lock()
+        with pytest.raises(jr.SerializationError, match=r"argument 0 of identity\(\) \(type _thread.lock\)"):
+            f.remote(lock)
+        add = app.function()(funcs.add)
+        with pytest.raises(jr.SerializationError, match=r"argument 'c' of add\(\) \(type _thread.lock\)"):
+            add.remote(1, 2, c=lock)
+        with pytest.raises(jr.SerializationError, match=r"input 2: argument 0"):
+            list(f.map([1, 2, lock]))
+
+    def test_unpicklable_result_is_an_error_naming_its_type(self, app: jr.App) -> None:
+        f = app.function()(funcs.make_lock)
+        with pytest.raises(jr.SerializationError, match="_thread.lock"):
+            f.remote()
+
+    def test_retries_cover_user_exceptions(self, app: jr.App, tmp_path: Path) -> None:
+        retrying = app.function(retries=jr.Retries(2, initial_delay=0.05))(funcs.flaky)
+        assert retrying.remote(str(tmp_path / "c1"), 2) == 3
+        with pytest.raises(funcs.CustomError, match="attempt 3 fails"):
+            retrying.remote(str(tmp_path / "c2"), 5)
+        assert len((tmp_path / "c2").read_text()) == 3  # first attempt + 2 retries
+
+    def test_timeout_replaces_the_worker(self, app: jr.App) -> None:
+        f = app.function(timeout=1)(funcs.sleep_pid)
+        start = time.monotonic()
+        with pytest.raises(jr.FunctionTimeoutError, match="past its timeout") as info:
+            f.remote(30)
+        assert isinstance(info.value, TimeoutError)
+        assert time.monotonic() - start < 4
+        assert f.remote(0) > 0  # a fresh worker serves the next call
+
+    def test_cancel_interrupts_running_input(self, app: jr.App, tmp_path: Path) -> None:
+        f = app.function()(funcs.sleep_interruptible)
+        marker = tmp_path / "marker"
+        call = f.spawn(30, str(marker))
+        deadline = time.monotonic() + 15
+        while not call._call.pool.workers or not any(
+            w.inflight for w in call._call.pool.workers.values()
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        call.cancel()
+        with pytest.raises(jr.CallCancelledError):
+            call.get(timeout=10)
+        deadline = time.monotonic() + 5
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.read_text() == "interrupted"
+
+    def test_worker_killed_mid_map_loses_nothing(self, app: jr.App, tmp_path: Path) -> None:
+        f = app.function(max_containers=2)(funcs.kill_self_once)
+        marker = str(tmp_path / "killed")
+        out = list(f.map(range(40), [marker] * 40))
+        assert out == [x * 10 for x in range(40)]  # every result, once, in order
+        assert Path(marker).read_text() == "killed"
+        runs = Path(marker + ".runs").read_text().split()
+        assert runs.count("5") == 2  # input 5 ran again after its worker died
+
+    def test_input_that_always_kills_its_worker_fails_with_the_reason(self, app: jr.App) -> None:
+        f = app.function()(funcs.kill_self_always)
+        with pytest.raises(jr.WorkerDiedError, match="SIGKILL"):
+            f.remote(1)
+
+    # -- scaling -----------------------------------------------------------------------
+
+    def test_max_containers_bounds_the_pool(self, app: jr.App) -> None:
+        one = app.function(max_containers=1)(funcs.sleep_pid)
+        assert len(set(one.map([0.05] * 6))) == 1
+        two = app.function(max_containers=2)(funcs.sleep_pid)
+        assert len(set(two.map([0.3] * 4))) == 2
+
+    def test_warm_workers_are_reused(self, app: jr.App) -> None:
+        f = app.function(scaledown_window=60)(funcs.pid)
+        first = f.remote()
+        assert {f.remote() for _ in range(5)} == {first}
+
+    def test_idle_workers_scale_down(self, app: jr.App) -> None:
+        f = app.function(scaledown_window=0.5)(funcs.pid)
+        worker = f.remote()
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker)
+        assert f.remote() != worker  # a new worker starts on demand
+
+    def test_min_containers_keeps_workers_up(self, app: jr.App) -> None:
+        f = app.function(min_containers=2, scaledown_window=0.2)(funcs.sleep_pid)
+        pids = set(f.map([0.3, 0.3]))
+        time.sleep(1.5)
+        assert all(_alive(p) for p in pids)
+
+    def test_app_stop_stops_workers(self, app: jr.App) -> None:
+        f = app.function()(funcs.pid)
+        worker = f.remote()
+        app.stop()
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker)
+        assert f.remote() != worker  # the app starts again on the next call
+
+    # -- payloads ----------------------------------------------------------------------
+
+    def test_large_arguments_and_results(self, app: jr.App) -> None:
+        f = app.function()(funcs.identity)
+        arr = np.arange(25_000_000, dtype=np.float32)  # 100 MB
+        back = f.remote(arr)
+        assert back.dtype == arr.dtype and np.array_equal(back, arr)
+        back[0] = 1.0  # results arrive writable
+        nb = app.function()(funcs.nbytes)
+        assert nb.remote(arr) == arr.nbytes
+        blob = os.urandom(8 << 20)
+        assert f.remote(blob) == blob
+
+    def test_gpu_request_without_gpu_fails_fast(self, app: jr.App) -> None:
+        if os.path.exists("/dev/nvidia0"):
+            pytest.skip("this machine has a GPU")
+        f = app.function(gpu="H100")(funcs.identity)
+        start = time.monotonic()
+        with pytest.raises(jr.GpuUnavailableError, match="H100") as info:
+            f.remote(1)
+        assert "nomad" in str(info.value).lower()
+        assert time.monotonic() - start < 15
+
+
+def kill_caller_and_wait(script: str, env: dict[str, str], timeout: float) -> tuple[list[int], bool]:
+    """Run ``script`` (prints worker pids, one per line, then 'ready'), SIGKILL it, watch pids."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    pids: list[int] = []
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            break
+        pids.append(int(line))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return pids, not any(_alive(p) for p in pids)
