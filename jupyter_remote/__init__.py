@@ -9,23 +9,39 @@
 49
 """
 
-from .api import App, Cls, ClsInstance, Function, FunctionCall, LocalEntrypoint, enter, exit, method
-from .exceptions import (
-    BackendError,
-    CallCancelledError,
-    ConfigError,
-    FunctionTimeoutError,
-    GpuUnavailableError,
-    JupyterRemoteError,
-    OutputExpiredError,
-    RemoteError,
-    SerializationError,
-    VersionMismatchError,
-    WorkerDiedError,
-    WorkerError,
-    WorkerStartError,
-)
-from .retries import Retries
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import (
+        App,
+        Cls,
+        ClsInstance,
+        Function,
+        FunctionCall,
+        LocalEntrypoint,
+        enter,
+        exit,
+        method,
+    )
+    from .exceptions import (
+        BackendError,
+        CallCancelledError,
+        ConfigError,
+        FunctionTimeoutError,
+        GpuUnavailableError,
+        JupyterRemoteError,
+        OutputExpiredError,
+        RemoteError,
+        SerializationError,
+        VersionMismatchError,
+        WorkerDiedError,
+        WorkerError,
+        WorkerStartError,
+    )
+    from .retries import Retries
 
 __version__ = "0.1.0"
 
@@ -54,3 +70,35 @@ __all__ = [
     "exit",
     "method",
 ]
+
+# Loaded on first use, so that the worker (``python -m jupyter_remote.runtime``) imports
+# only the protocol, and ``import jupyter_remote`` stays cheap.
+_HOME = {
+    name: ".api"
+    for name in (
+        "App",
+        "Cls",
+        "ClsInstance",
+        "Function",
+        "FunctionCall",
+        "LocalEntrypoint",
+        "enter",
+        "exit",
+        "method",
+    )
+}
+_HOME.update({name: ".exceptions" for name in __all__ if name.endswith("Error")})
+_HOME["Retries"] = ".retries"
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'jupyter_remote' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

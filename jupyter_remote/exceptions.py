@@ -14,7 +14,7 @@
     ├── OutputExpiredError (also TimeoutError)     ``FunctionCall.get(timeout=)`` elapsed
     ├── CallCancelledError                 the call was cancelled
     ├── BackendError                       the backend (process launcher, Nomad) failed
-    └── RemoteError                        user code raised an exception that cannot be unpickled here
+    └── RemoteError                        user code raised an exception that cannot be rebuilt here
 
 Exceptions raised by user code are re-raised as their own type when they
 unpickle in the caller, with the remote traceback attached as ``__cause__``.

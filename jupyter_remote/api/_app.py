@@ -17,9 +17,7 @@ __all__ = ["App", "LocalEntrypoint"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_PARENS = (
-    "Did you forget parentheses? Suggestion: `@app.{0}()` instead of `@app.{0}`"
-)
+_PARENS = "Did you forget parentheses? Suggestion: `@app.{0}()` instead of `@app.{0}`"
 
 
 class LocalEntrypoint:
@@ -110,8 +108,7 @@ class App:
                 fn = fn.raw_f
             if not callable(fn) or isinstance(fn, type):
                 raise TypeError(
-                    f"@app.function() decorates functions; for classes use @app.cls() "
-                    f"(got {fn!r})"
+                    f"@app.function() decorates functions; for classes use @app.cls() (got {fn!r})"
                 )
             f: Function[P, R] = Function(self, fn, opts)
             # A redefinition (re-run notebook cell) replaces the old one.

@@ -48,7 +48,7 @@ def enter(_warn_parentheses_missing: Any = None, *, snap: bool = False) -> Calla
     return _marker(ENTER_MARK, "enter", _warn_parentheses_missing)
 
 
-def exit(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:  # noqa: A001 - Modal's name
+def exit(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:
     """Run this method when the worker shuts down."""
     return _marker(EXIT_MARK, "exit", _warn_parentheses_missing)
 

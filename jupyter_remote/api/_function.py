@@ -29,7 +29,13 @@ __all__ = ["Function", "output_router", "set_output_router"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_output_router: Callable[[], Callable[[int, int, str], None] | None] = lambda: None
+
+
+def _no_router() -> Callable[[int, int, str], None] | None:
+    return None
+
+
+_output_router: Callable[[], Callable[[int, int, str], None] | None] = _no_router
 
 
 def set_output_router(router: Callable[[], Callable[[int, int, str], None] | None]) -> None:
@@ -91,7 +97,7 @@ class Function(Generic[P, R]):
         self.app = app
         self.raw_f = raw_f
         self.options = options
-        self.tag = tag or options.name or getattr(raw_f, "__name__", "function")
+        self.tag: str = tag or options.name or str(getattr(raw_f, "__name__", "function"))
         self._cls_target = cls_target
         self._method = method
         self._fdef: FunctionDef | None = None
@@ -166,10 +172,9 @@ class Function(Generic[P, R]):
         self.app._ensure_running()
         ctl = controller()
         spec, scaling = self._spec()
-        self._pool = ctl.loop.run(
-            ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling)
-        )
-        return self._pool
+        pool = ctl.loop.run(ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling))
+        self._pool = pool
+        return pool
 
     async def _aget_pool(self) -> Pool:
         pool = self._pool
@@ -178,10 +183,11 @@ class Function(Generic[P, R]):
         self.app._ensure_running()
         ctl = controller()
         spec, scaling = self._spec()
-        self._pool = await ctl.loop.run_async(
+        pool = await ctl.loop.run_async(
             ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling)
         )
-        return self._pool
+        self._pool = pool
+        return pool
 
     def _new_call(
         self, pool: Pool, chunks: list[tuple[int, Payload, int]], n: int, generator: bool
@@ -220,7 +226,9 @@ class Function(Generic[P, R]):
         chunks = self._chunks_one(args, kwargs)
         return self._new_call(self._get_pool(), chunks, 1, generator)
 
-    async def _astart(self, make_chunks: Callable[[], list[Any]], n: int, gen: bool = False) -> CallState:
+    async def _astart(
+        self, make_chunks: Callable[[], list[Any]], n: int, gen: bool = False
+    ) -> CallState:
         self._definition()
         chunks = make_chunks()
         return self._new_call(await self._aget_pool(), chunks, n, gen)
@@ -247,9 +255,7 @@ class Function(Generic[P, R]):
         return self._new_call(pool, pickle_chunks(self.tag, inputs, size), len(inputs), False), size
 
     def _reader(self, call: CallState, order: bool, return_exceptions: bool) -> MapReader:
-        progress = make_progress(
-            f"{self.tag}.map", call.n_inputs, controller().settings.progress
-        )
+        progress = make_progress(f"{self.tag}.map", call.n_inputs, controller().settings.progress)
         return MapReader(call, order, return_exceptions, progress)
 
     # -- verbs -----------------------------------------------------------------------
@@ -280,9 +286,7 @@ class Function(Generic[P, R]):
 
     def _for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
         """Run over every input, discarding results."""
-        for _ in self._map(
-            *iterables, order_outputs=False, return_exceptions=ignore_exceptions
-        ):
+        for _ in self._map(*iterables, order_outputs=False, return_exceptions=ignore_exceptions):
             pass
 
     def _spawn(self, *args: Any, **kwargs: Any) -> FunctionCall[Any]:
@@ -326,7 +330,9 @@ class Function(Generic[P, R]):
         size = chunk_size_for(len(inputs), pool.max_workers)
         return await self._astart(lambda: pickle_chunks(self.tag, inputs, size), len(inputs))
 
-    async def _for_each_aio(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
+    async def _for_each_aio(
+        self, *iterables: Iterable[Any], ignore_exceptions: bool = False
+    ) -> None:
         async for _ in self._map_aio(
             *iterables, order_outputs=False, return_exceptions=ignore_exceptions
         ):
@@ -341,4 +347,3 @@ class Function(Generic[P, R]):
         call = await self._astart(lambda: self._chunks_one(args, kwargs), 1, gen=True)
         async for value in aiter_generator(call):
             yield value
-

@@ -112,7 +112,9 @@ class FunctionOptions:
                 out[key] = _mapping(key, value)
             elif key == "env":
                 env = _mapping(key, value)
-                bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
+                bad = [
+                    k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)
+                ]
                 if bad:
                     raise TypeError(f"env keys and values must be strings; check {bad!r}")
                 out[key] = env

@@ -8,6 +8,7 @@ unpicklable argument is reported with its position or name and type.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import types
@@ -54,10 +55,8 @@ def _referenced_globals(fn: Any) -> dict[str, Any]:
                 found[name] = g[name]
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     for name, cell in zip(code.co_freevars, getattr(func, "__closure__", None) or (), strict=False):
-        try:
+        with contextlib.suppress(ValueError):  # an empty cell
             found[name] = cell.cell_contents
-        except ValueError:
-            pass
     return found
 
 
@@ -93,16 +92,14 @@ def function_def(fn: Any, kind: str, name: str, settings: Settings) -> FunctionD
             "function, or pass something picklable as an argument."
         ) from exc
     size = payload.nbytes
-    if size > settings.function_warn_bytes:
+    if size > min(settings.function_warn_bytes, settings.function_max_bytes):
         culprit, value, csize = _culprit(target)
         blame = (
             f"; most of it is {culprit!r} (type {describe_type(value)}, {(csize or 0) >> 20} MiB)"
             if culprit
             else ""
         )
-        advice = (
-            "Pass large data as an argument or load it inside the function (from a Volume)."
-        )
+        advice = "Pass large data as an argument or load it inside the function (from a Volume)."
         if size > settings.function_max_bytes:
             raise SerializationError(
                 f"{name} pickles to {size >> 20} MiB, over the limit of "

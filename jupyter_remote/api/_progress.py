@@ -71,9 +71,6 @@ class TerminalProgress:
         if self.closed:
             return
         self.closed = True
-        if call.cancelled:
-            end = " (cancelled)"
-        else:
-            end = ""
+        end = " (cancelled)" if call.cancelled else ""
         sys.stderr.write(("\r" if self.tty else "") + self._line(call) + end + "\n")
         sys.stderr.flush()

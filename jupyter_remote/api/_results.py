@@ -47,7 +47,9 @@ class _Single:
                 self.error = rebuild_exception(b)
                 self.done = True
             elif kind == END and not self.done:
-                self.error = CallCancelledError(f"the call of {self.call.fdef.name}() was cancelled")
+                self.error = CallCancelledError(
+                    f"the call of {self.call.fdef.name}() was cancelled"
+                )
                 self.done = True
 
     def result(self) -> Any:
@@ -158,7 +160,7 @@ def iter_generator(call: CallState) -> Iterator[Any]:
     """Values a remote generator yields, as they are yielded."""
     try:
         while True:
-            for kind, a, b in call.channel.take():
+            for kind, _, b in call.channel.take():
                 if kind == YIELD:
                     yield loads(b)
                 elif kind == ERR:
@@ -175,7 +177,7 @@ def iter_generator(call: CallState) -> Iterator[Any]:
 async def aiter_generator(call: CallState) -> AsyncIterator[Any]:
     try:
         while True:
-            for kind, a, b in await call.channel.atake():
+            for kind, _, b in await call.channel.atake():
                 if kind == YIELD:
                     yield loads(b)
                 elif kind == ERR:

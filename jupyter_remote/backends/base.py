@@ -49,8 +49,14 @@ class ControllerAddress:
         return env
 
     def worker_argv(self, worker_id: str) -> list[str]:
-        return ["-m", "jupyter_remote.runtime", "--connect", f"{self.host}:{self.port}",
-                "--worker-id", worker_id]
+        return [
+            "-m",
+            "jupyter_remote.runtime",
+            "--connect",
+            f"{self.host}:{self.port}",
+            "--worker-id",
+            worker_id,
+        ]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -53,6 +54,21 @@ def _log_tail(path: Path) -> str:
             return fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def _worker_pythonpath() -> str:
+    """The caller's import path without its standard library (a worker may run another Python)."""
+    paths = sysconfig.get_paths()
+    stdlib = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib")}
+    keep = []
+    for p in sys.path:
+        if not p or not os.path.isdir(p):
+            continue
+        real = os.path.realpath(p)
+        if real in stdlib or os.path.basename(real) == "lib-dynload" or real.endswith(".zip"):
+            continue
+        keep.append(p)
+    return os.pathsep.join(keep)
 
 
 class LocalBackend(Backend):
@@ -105,7 +121,7 @@ class LocalBackend(Backend):
         env = dict(os.environ)
         env.update(spec.env)
         env.update(address.worker_env())
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env["PYTHONPATH"] = _worker_pythonpath()
         env["PYTHONUNBUFFERED"] = "1"
         if spec.gpu is not None:
             busy = {i for ids in self._gpus_of.values() for i in ids}

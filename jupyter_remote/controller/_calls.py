@@ -206,7 +206,9 @@ class CallState:
             deaths = self.deaths.get(index, 0) + 1
             self.deaths[index] = deaths
             if deaths > self.max_deaths:
-                tail = f"\nThe worker's last output:\n{log_tail.rstrip()}" if log_tail.strip() else ""
+                tail = (
+                    f"\nThe worker's last output:\n{log_tail.rstrip()}" if log_tail.strip() else ""
+                )
                 err = WorkerDiedError(
                     f"{self.fdef.name}: input {index} was running on a worker that {reason}, "
                     f"{deaths} times; giving up. If it ran out of memory, raise memory= in the "

@@ -55,8 +55,10 @@ class Controller:
             ctx.load_cert_chain(s.tls_certfile, s.tls_keyfile)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Connection(self), host="0.0.0.0" if s.advertise_host else "127.0.0.1",
-            port=0, ssl=ctx,
+            lambda: Connection(self),
+            host="0.0.0.0" if s.advertise_host else "127.0.0.1",
+            port=0,
+            ssl=ctx,
         )
         port = self._server.sockets[0].getsockname()[1]
         self.address = ControllerAddress(
@@ -144,9 +146,9 @@ class Controller:
             ours = ".".join(map(str, python_version()))
             got = ".".join(map(str, theirs))
             error = VersionMismatchError(
-                f"the worker for {pool.label} runs Python {got} but the caller runs Python {ours}; "
-                "functions and arguments only travel between identical minor versions. Point the "
-                f"workers at a Python {ours} (setting python / JUPYTER_REMOTE_PYTHON, or the image)."
+                f"the worker for {pool.label} runs Python {got} but the caller runs Python "
+                f"{ours}; functions and arguments only travel between identical minor versions. "
+                f"Point the workers at a Python {ours} (setting python / JUPYTER_REMOTE_PYTHON)."
             )
             pool.start_failed(ws, error)
             return {"ok": False, "error": str(error)}
@@ -160,9 +162,9 @@ class Controller:
             pool.exited(ws, info)
             return
         for pool in self.pools.values():
-            ws = pool.workers.get(info.worker_id)
-            if ws is not None:
-                pool.exited(ws, info)
+            live = pool.workers.get(info.worker_id)
+            if live is not None:
+                pool.exited(live, info)
                 return
 
 

@@ -189,9 +189,9 @@ class Pool:
                         "ADVERTISE_HOST) and that the caller's port is reachable"
                     ),
                 )
-            elif ws.state == "ready" and ws.inflight and now - ws.last_seen > UNRESPONSIVE_AFTER:
-                self._kill(ws)
-            elif ws.state == "stopping" and now - ws.idle_since > STOP_GRACE:
+            elif (
+                ws.state == "ready" and ws.inflight and now - ws.last_seen > UNRESPONSIVE_AFTER
+            ) or (ws.state == "stopping" and now - ws.idle_since > STOP_GRACE):
                 self._kill(ws)
         window = self.scaling.scaledown_window
         idle = [

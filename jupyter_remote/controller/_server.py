@@ -81,7 +81,9 @@ class Connection(asyncio.BufferedProtocol):
             return
         try:
             if self._need == _HEAD:
-                handshake.verify_worker_hello(self.controller.address.token, self._nonce, self._hs)
+                handshake.verify_worker_hello(
+                    self.controller.address.token, self._nonce, bytes(self._hs)
+                )
                 self._need = _HEAD + handshake.block_length(bytes(self._hs[_HEAD - 4 : _HEAD]))
                 if len(self._hs) < self._need:
                     return

@@ -23,8 +23,8 @@ from ._serialization import Failure, Payload, dumps, failure_from_exception, loa
 __all__ = [
     "ENTER_MARK",
     "EXIT_MARK",
-    "METHOD_MARK",
     "MAX_FRAME_BYTES",
+    "METHOD_MARK",
     "Cancel",
     "Failure",
     "FrameDecoder",

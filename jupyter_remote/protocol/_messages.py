@@ -37,6 +37,7 @@ __all__ = [
     "new_token",
 ]
 
+
 class FunctionDef(NamedTuple):
     """What a worker runs: a function, or a class with constructor arguments."""
 

@@ -96,8 +96,9 @@ def failure_from_exception(exc: BaseException, *, skip_frames: int = 0) -> Failu
         if tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
     text = "".join(traceback.format_exception(type(exc), exc, tb))
+    payload: Payload | None
     try:
-        payload: Payload | None = dumps(exc.with_traceback(None))
+        payload = dumps(exc.with_traceback(None))
         # An exception that pickles but cannot be rebuilt is as good as unpicklable.
         loads(payload)
     except Exception:

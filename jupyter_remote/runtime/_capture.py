@@ -56,7 +56,7 @@ class CaptureStream(io.TextIOBase):
         self._name = name
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return self._name
 
     @property

@@ -11,7 +11,6 @@ import argparse
 import os
 import platform
 import socket
-import ssl
 import sys
 import time
 
@@ -51,6 +50,8 @@ def connect(host: str, port: int, timeout: float, cafile: str | None) -> socket.
                 sys.exit(EXIT_CANNOT_CONNECT)
             time.sleep(0.2)
     if cafile:
+        import ssl
+
         ctx = ssl.create_default_context(cafile=cafile)
         ctx.check_hostname = False  # the certificate is pinned by the CA file we were given
         sock = ctx.wrap_socket(sock)

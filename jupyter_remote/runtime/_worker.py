@@ -179,7 +179,7 @@ class Worker:
                 if deadline is not None and running is not None and now > deadline:
                     self.flush_output()
                     self.send(TimedOut(running[0], running[2], now - self._started))
-                    self._die(f"input ran past its timeout; exiting", EXIT_TIMEOUT)
+                    self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
                 self.flush_output()
                 if now - last_beat > HEARTBEAT_EVERY:
                     self.send(Heartbeat())
@@ -248,7 +248,8 @@ class Worker:
                 self._interruptible = True
                 try:
                     if batch.generator:
-                        value = self._run_generator(batch, off, target, args, kwargs)
+                        self._run_generator(batch, off, target, args, kwargs)
+                        value = None
                     else:
                         value = target(*args, **kwargs)
                 finally:

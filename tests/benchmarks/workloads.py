@@ -8,6 +8,7 @@ for a library function.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, TypeVar
 
@@ -33,8 +34,7 @@ def sleep_1ms_duration(n: int = 1000) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def pid(_: Any = None) -> int:
-    """The worker's process id: tells which workers are up."""
-    import os
-
+def sleep_pid(_: Any = None) -> int:
+    """The worker's process id, after a short sleep so that every worker gets some inputs."""
+    time.sleep(0.01)
     return os.getpid()

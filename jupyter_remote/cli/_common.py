@@ -1,0 +1,29 @@
+"""What every subcommand shares: the parser class, the error it raises, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn, TypeAlias
+
+__all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "CliError", "Parser", "Subparsers"]
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """Printed by ``main`` as one ``Error: ...`` line; never escapes ``main``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors become one ``Error: ...`` line with a hint."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see `{self.prog} --help`)")
+
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"

@@ -1,0 +1,58 @@
+"""Imports flow one way: the API and the worker never need IPython or Jupyter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+CONFORMANCE = str(Path(__file__).parent.parent / "conformance")
+
+BLOCK = """
+import sys
+BLOCKED = ("IPython", "ipykernel", "ipywidgets", "tornado", "jupyter_server", "jupyter_client")
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+def test_api_and_worker_run_without_ipython() -> None:
+    script = BLOCK + textwrap.dedent(
+        f"""
+        sys.path.insert(0, {CONFORMANCE!r})
+        import jupyter_remote as jr
+        import jupyter_remote.runtime._main
+        import conformance_funcs as funcs
+
+        def loaded_on_worker():
+            import sys
+            return sorted(m for m in sys.modules if m.split(".")[0] in (
+                "IPython", "ipykernel", "ipywidgets", "tornado", "jupyter_server"))
+
+        app = jr.App("no-ipython")
+        assert app.function()(funcs.square).remote(3) == 9
+        print("worker modules:", app.function()(loaded_on_worker).remote())
+        print("caller modules:", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "worker modules: []" in proc.stdout
+    assert "caller modules: []" in proc.stdout
+
+
+def test_worker_imports_only_the_protocol() -> None:
+    code = (
+        "import sys, jupyter_remote.runtime._main; "
+        "print(sorted(m for m in sys.modules if m.startswith('jupyter_remote.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = eval(out.stdout)
+    for layer in ("api", "controller", "backends", "notebook", "cli"):
+        assert not [m for m in loaded if m.startswith(f"jupyter_remote.{layer}")], loaded
+    assert "jupyter_remote.runtime._worker" in loaded
