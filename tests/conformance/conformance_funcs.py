@@ -105,8 +105,7 @@ def echo_stderr(text: str) -> str:
 
 
 def countdown(n: int) -> Any:
-    for i in range(n, 0, -1):
-        yield i
+    yield from range(n, 0, -1)
 
 
 def nbytes(arr: Any) -> int:

@@ -168,17 +168,21 @@ class BackendConformance:
     def test_unpicklable_argument_is_named(self, app: jr.App) -> None:
         f = app.function()(funcs.identity)
         lock = threading.Lock()
-        with pytest.raises(jr.SerializationError, match=r"argument 0 of identity\(\) \(type _thread.lock\)"):
+        with pytest.raises(
+            jr.SerializationError, match=r"argument 0 of identity\(\) \(type _thread.lock\)"
+        ):
             f.remote(lock)
         add = app.function()(funcs.add)
-        with pytest.raises(jr.SerializationError, match=r"argument 'c' of add\(\) \(type _thread.lock\)"):
+        with pytest.raises(
+            jr.SerializationError, match=r"argument 'c' of add\(\) \(type _thread.lock\)"
+        ):
             add.remote(1, 2, c=lock)
         with pytest.raises(jr.SerializationError, match=r"input 2: argument 0"):
             list(f.map([1, 2, lock]))
 
     def test_unpicklable_result_is_an_error_naming_its_type(self, app: jr.App) -> None:
         f = app.function()(funcs.make_lock)
-        with pytest.raises(jr.SerializationError, match="_thread.lock"):
+        with pytest.raises(jr.SerializationError, match=r"_thread\.lock"):
             f.remote()
 
     def test_retries_cover_user_exceptions(self, app: jr.App, tmp_path: Path) -> None:
@@ -292,7 +296,9 @@ class BackendConformance:
         assert time.monotonic() - start < 15
 
 
-def kill_caller_and_wait(script: str, env: dict[str, str], timeout: float) -> tuple[list[int], bool]:
+def kill_caller_and_wait(
+    script: str, env: dict[str, str], timeout: float
+) -> tuple[list[int], bool]:
     """Run ``script`` (prints worker pids, one per line, then 'ready'), SIGKILL it, watch pids."""
     import subprocess
     import sys

@@ -40,7 +40,9 @@ def test_api_and_worker_run_without_ipython() -> None:
         print("caller modules:", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "worker modules: []" in proc.stdout
     assert "caller modules: []" in proc.stdout
