@@ -204,6 +204,7 @@ class Function(Generic[P, R]):
             generator,
             ctl.settings.max_worker_deaths,
         )
+        call.source_file = getattr(getattr(self.raw_f, "__code__", None), "co_filename", None)
         router = output_router()
         if router is not None:
             call.on_output = router

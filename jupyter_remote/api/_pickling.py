@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import linecache
+import re
 import types
 import warnings
 from collections.abc import Callable, Iterable
@@ -169,17 +171,45 @@ def chunk_size_for(n_inputs: int, max_workers: int) -> int:
     return max(1, min(1024, -(-n_inputs // (max_workers * 32))))
 
 
-def rebuild_exception(failure: Failure) -> BaseException:
+_DYNAMIC_FRAME = re.compile(r'^(\s*)File "<dynamic-code>", line (\d+), in (.+)$')
+
+
+def localize_traceback(text: str, filename: str | None) -> str:
+    """Point frames of functions pickled by value back at the caller's file, with source.
+
+    cloudpickle renames their code's file to ``<dynamic-code>``; the caller knows
+    where the function was defined (a script, a notebook cell) and has its lines.
+    """
+    if not filename or "<dynamic-code>" not in text:
+        return text
+    out: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _DYNAMIC_FRAME.match(line)
+        if not m:
+            out.append(line)
+            continue
+        indent, lineno, where = m.groups()
+        out.append(f'{indent}File "{filename}", line {lineno}, in {where}')
+        source = linecache.getline(filename, int(lineno)).strip()
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if source and not nxt.startswith(indent + "  "):
+            out.append(f"{indent}  {source}")
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def rebuild_exception(failure: Failure, filename: str | None = None) -> BaseException:
     """The user's exception as its own type with the remote traceback as ``__cause__``."""
     exc: BaseException | None = None
+    tb = localize_traceback(failure.traceback, filename)
     if failure.exc is not None:
         try:
             exc = loads(failure.exc)
         except Exception:
             exc = None
     if not isinstance(exc, BaseException):
-        return RemoteError(f"{failure.type_name}: {failure.message}", failure.traceback)
-    exc.__cause__ = RemoteTraceback(failure.traceback)
+        return RemoteError(f"{failure.type_name}: {failure.message}", tb)
+    exc.__cause__ = RemoteTraceback(tb)
     return exc
 
 

@@ -44,7 +44,7 @@ class _Single:
                 self.value = load_values(b, _what(self.call))[a[0][0]]
                 self.done = True
             elif kind == ERR:
-                self.error = rebuild_exception(b)
+                self.error = rebuild_exception(b, self.call.source_file)
                 self.done = True
             elif kind == END and not self.done:
                 self.error = CallCancelledError(
@@ -110,7 +110,7 @@ class MapReader:
                 values = load_values(b, _what(self.call))
                 ready.extend((index, values[pos]) for pos, index in a)
             elif kind == ERR:
-                exc = rebuild_exception(b)
+                exc = rebuild_exception(b, self.call.source_file)
                 if not self.return_exceptions:
                     cancel(self.call)
                     raise exc
@@ -164,7 +164,7 @@ def iter_generator(call: CallState) -> Iterator[Any]:
                 if kind == YIELD:
                     yield loads(b)
                 elif kind == ERR:
-                    raise rebuild_exception(b)
+                    raise rebuild_exception(b, call.source_file)
                 elif kind == END:
                     if call.cancelled:
                         raise CallCancelledError(f"{call.fdef.name}() was cancelled")
@@ -181,7 +181,7 @@ async def aiter_generator(call: CallState) -> AsyncIterator[Any]:
                 if kind == YIELD:
                     yield loads(b)
                 elif kind == ERR:
-                    raise rebuild_exception(b)
+                    raise rebuild_exception(b, call.source_file)
                 elif kind == END:
                     return
     finally:

@@ -7,13 +7,13 @@ import sys
 from collections.abc import Callable
 
 from .. import __version__
-from . import _run
 from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
+from ._run import add_parser as add_run
 
 __all__ = ["build_parser", "main"]
 
 # One entry per subcommand module; each registers its parser and sets ``handler``.
-_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (_run.add_parser,)
+_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_run,)
 
 
 def build_parser() -> Parser:

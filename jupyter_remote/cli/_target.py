@@ -76,7 +76,9 @@ def _module_name_for(path: Path) -> str:
 def _import_script(where: str) -> types.ModuleType:
     path = Path(where).expanduser().resolve()
     if not path.is_file():
-        raise CliError(f"no such file: {where} (give the path of a Python script, or a module name)")
+        raise CliError(
+            f"no such file: {where} (give the path of a Python script, or a module name)"
+        )
     directory = str(path.parent)
     if directory not in sys.path:
         sys.path.insert(0, directory)

@@ -133,6 +133,7 @@ class CallState:
     generator: bool = False
     max_deaths: int = 3
     on_output: Callable[[int, int, str], None] = print_output
+    source_file: str | None = None  # where the function was defined, for remote tracebacks
     call_id: int = field(default_factory=lambda: next(_call_ids))
     channel: ResultChannel = field(default_factory=ResultChannel)
     started_at: float = field(default_factory=time.monotonic)

@@ -1,0 +1,121 @@
+"""``jupyter-remote run TARGET [--param value ...]``: Modal's ``modal run``.
+
+A local entrypoint runs here inside ``app.run()``; an ``@app.function()`` runs
+on a worker with ``.remote()`` and its result is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..api import LocalEntrypoint
+from ..backends import REGISTRY
+from ..exceptions import JupyterRemoteError, RemoteError
+from ._common import EXIT_RUNTIME, CliError, Subparsers
+from ._signature import parse_call
+from ._target import Runnable, UserImportError, import_target, select, split_target
+
+__all__ = ["add_parser", "run"]
+
+_HERE = str(Path(__file__).resolve().parent)
+_EPILOG = """\
+examples:
+  jupyter-remote run train.py                 the script's local entrypoint
+  jupyter-remote run train.py::main --n 3     a named entrypoint, with its parameters
+  jupyter-remote run train.py::square --x 7   an @app.function(), run on a worker
+  jupyter-remote run train.py::main --help    the parameters a target takes
+"""
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a script's local entrypoint or function",
+        description="Import a script or module and run its local entrypoint, or run one of its "
+        "functions on a worker and print the result. Options after TARGET are the "
+        "parameters of what it runs.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--backend",
+        metavar="NAME",
+        help=f"where workers run ({', '.join(sorted(REGISTRY))}); default: the App's or the "
+        "JUPYTER_REMOTE_BACKEND setting",
+    )
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="path/to/script.py or package.module, optionally followed by ::name",
+    )
+    parser.add_argument("params", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=run)
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Skip this CLI's own frames at the top of a traceback: the user's code comes first."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HERE):
+        tb = tb.tb_next
+    return tb
+
+
+def _print_user_error(exc: BaseException) -> int:
+    """Print what user code raised, with its (remote) traceback; exit 1."""
+    if isinstance(exc, JupyterRemoteError) and not isinstance(exc, RemoteError):
+        # Our own errors say what to do next; their internal frames would only hide that.
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    tb = _user_frames(exc.__traceback__)
+    lines = traceback.TracebackException(type(exc), exc, tb).format()
+    sys.stderr.write("".join(lines))
+    if isinstance(exc, RemoteError) and exc.remote_traceback:
+        sys.stderr.write("\nRemote traceback:\n" + exc.remote_traceback.rstrip("\n") + "\n")
+    return EXIT_RUNTIME
+
+
+def _call(target: Runnable, args: list[Any], kwargs: dict[str, Any]) -> None:
+    obj = target.obj
+    if isinstance(obj, LocalEntrypoint):
+        result = obj.raw_f(*args, **kwargs)
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
+    elif obj.is_generator:
+        for item in obj.remote_gen(*args, **kwargs):
+            print(item, flush=True)
+    else:
+        value = obj.remote(*args, **kwargs)
+        if value is not None:
+            print(value, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import the target, parse its parameters, run it; return the exit code."""
+    backend: str | None = args.backend
+    if backend is not None and backend not in REGISTRY:
+        raise CliError(f"unknown backend {backend!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    where, name = split_target(args.target)
+    try:
+        module = import_target(where)
+    except UserImportError as exc:
+        cause = exc.__cause__
+        assert cause is not None
+        print(f"Error: importing {where} failed:", file=sys.stderr)
+        return _print_user_error(cause)
+    target = select(where, module, name)
+    shown = f"{where}::{target.name}"
+    call_args, call_kwargs = parse_call(f"jupyter-remote run {shown}", target.raw_f, args.params)
+    try:
+        with target.app.run(backend=backend):
+            _call(target, call_args, call_kwargs)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return _print_user_error(exc)
+    return 0
