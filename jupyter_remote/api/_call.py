@@ -73,7 +73,7 @@ class FunctionCall(Generic[T]):
 
     def logs(self) -> str:
         """Everything the call printed so far (stdout and stderr, in arrival order)."""
-        return "".join(text for _, _, text in list(self._call.logs))
+        return "".join(line.text for line in list(self._call.logs))
 
     @staticmethod
     def gather(*calls: FunctionCall[Any]) -> list[Any]:

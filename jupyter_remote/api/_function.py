@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ..backends import WorkerSpec
-from ..controller import CallState, Pool, Scaling, controller
+from ..controller import CallState, OutputLine, Pool, Scaling, controller
 from ..controller._calls import Batch
 from ..exceptions import ConfigError
 from ..protocol import FunctionDef, Payload
@@ -31,20 +31,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _no_router() -> Callable[[int, int, str], None] | None:
+def _no_router() -> Callable[[OutputLine], None] | None:
     return None
 
 
-_output_router: Callable[[], Callable[[int, int, str], None] | None] = _no_router
+_output_router: Callable[[], Callable[[OutputLine], None] | None] = _no_router
 
 
-def set_output_router(router: Callable[[], Callable[[int, int, str], None] | None]) -> None:
+def set_output_router(router: Callable[[], Callable[[OutputLine], None] | None]) -> None:
     """Install what decides where a new call's output goes (the notebook routes it to cells)."""
     global _output_router
     _output_router = router
 
 
-def output_router() -> Callable[[int, int, str], None] | None:
+def output_router() -> Callable[[OutputLine], None] | None:
     return _output_router()
 
 

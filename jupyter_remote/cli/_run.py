@@ -25,6 +25,11 @@ from ._target import Runnable, UserImportError, import_target, select, split_tar
 __all__ = ["add_parser", "run"]
 
 _HERE = str(Path(__file__).resolve().parent)
+_DESCRIPTION = """\
+Import a script or module and run its local entrypoint here, or run one of its
+@app.function() functions on a worker and print the result. Options after TARGET
+are the parameters of what it runs (see `jupyter-remote run TARGET --help`).
+"""
 _EPILOG = """\
 examples:
   jupyter-remote run train.py                 the script's local entrypoint
@@ -38,9 +43,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run a script's local entrypoint or function",
-        description="Import a script or module and run its local entrypoint, or run one of its "
-        "functions on a worker and print the result. Options after TARGET are the "
-        "parameters of what it runs.",
+        description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -60,8 +63,8 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:
-    """Skip this CLI's own frames at the top of a traceback: the user's code comes first."""
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HERE):
+    """Skip this CLI's and importlib's frames at the top of a traceback: user code comes first."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith((_HERE, "<frozen ")):
         tb = tb.tb_next
     return tb
 

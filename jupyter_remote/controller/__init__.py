@@ -1,6 +1,6 @@
 """The controller: input queues, dispatch, results, retries, autoscaling, output routing."""
 
-from ._calls import END, ERR, OK, YIELD, CallState, Outcome, ResultChannel
+from ._calls import END, ERR, OK, YIELD, CallState, Outcome, OutputLine, ResultChannel
 from ._controller import Controller, controller
 from ._loop import LoopThread, loop_thread
 from ._pool import Pool, Scaling
@@ -14,6 +14,7 @@ __all__ = [
     "Controller",
     "LoopThread",
     "Outcome",
+    "OutputLine",
     "Pool",
     "ResultChannel",
     "Scaling",

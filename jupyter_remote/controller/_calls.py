@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..exceptions import FunctionTimeoutError, WorkerDiedError
 from ..protocol import Failure, FunctionDef, Payload, failure_from_exception
@@ -26,7 +26,7 @@ from ..retries import Retries
 if TYPE_CHECKING:
     from ._pool import Pool
 
-__all__ = ["Batch", "CallState", "Outcome", "ResultChannel"]
+__all__ = ["Batch", "CallState", "Outcome", "OutputLine", "ResultChannel", "print_output"]
 
 # Outcome kinds pushed into a ResultChannel.
 OK, ERR, YIELD, END = "ok", "err", "yield", "end"
@@ -112,11 +112,20 @@ class Batch:
         return Batch(self.call, self.first, self.args, self.size, (index - self.first,))
 
 
-def print_output(index: int, stream: int, text: str) -> None:
+class OutputLine(NamedTuple):
+    """Text user code wrote on a worker: which input, which worker, stdout (1) or stderr (2)."""
+
+    input_index: int
+    worker_id: str
+    stream: int
+    text: str
+
+
+def print_output(line: OutputLine) -> None:
     """Default output route: the caller's own stdout/stderr."""
-    out = sys.stdout if stream == 1 else sys.stderr
+    out = sys.stdout if line.stream == 1 else sys.stderr
     try:
-        out.write(text)
+        out.write(line.text)
         out.flush()
     except (OSError, ValueError):  # pragma: no cover - caller closed its streams
         pass
@@ -132,7 +141,7 @@ class CallState:
     timeout: float | None
     generator: bool = False
     max_deaths: int = 3
-    on_output: Callable[[int, int, str], None] = print_output
+    on_output: Callable[[OutputLine], None] = print_output
     source_file: str | None = None  # where the function was defined, for remote tracebacks
     call_id: int = field(default_factory=lambda: next(_call_ids))
     channel: ResultChannel = field(default_factory=ResultChannel)
@@ -148,7 +157,7 @@ class CallState:
         self.retrying: set[int] = set()
         self.cancelled = False
         self.finished = self.n_inputs == 0
-        self.logs: list[tuple[int, int, str]] = []
+        self.logs: list[OutputLine] = []
         if self.finished:
             self.channel.push((END, None, None))
 
@@ -241,11 +250,11 @@ class CallState:
             self.finished = True
             self.channel.push((END, None, None))
 
-    def output(self, index: int, stream: int, text: str) -> None:
+    def output(self, line: OutputLine) -> None:
         if self.cancelled:
             return
-        self.logs.append((index, stream, text))
-        self.on_output(index, stream, text)
+        self.logs.append(line)
+        self.on_output(line)
 
     def _check_end(self) -> None:
         if self.n_succeeded + self.n_failed == self.n_inputs:

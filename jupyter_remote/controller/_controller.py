@@ -123,7 +123,7 @@ class Controller:
         if pool is None:
             backend = self.backend(backend_name)
             await backend.check(spec)
-            pool = Pool(self, label, backend, spec, scaling)
+            pool = Pool(self, spec.label, backend, spec, scaling)
             self.pools[key] = pool
         return pool
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends import Backend, WorkerExit, WorkerSpec
 from ..exceptions import JupyterRemoteError, WorkerStartError
 from ..protocol import Cancel, Failure, Output, Results, RunBatch, Shutdown, TimedOut, Yielded
+from ._calls import OutputLine
 
 if TYPE_CHECKING:
     from ._calls import Batch, CallState
@@ -235,7 +236,7 @@ class Pool:
             for call_id, index, stream, text in msg.items:
                 call = calls.get(call_id)
                 if call is not None:
-                    call.output(index, stream, text)
+                    call.output(OutputLine(index, ws.worker_id, stream, text))
         elif isinstance(msg, TimedOut):
             batch = ws.inflight.get(msg.batch_id)
             if batch is not None:

@@ -63,6 +63,15 @@ class BackendConformance:
         assert "hello" in captured.err
         assert "from-subprocess-hello" in captured.out
 
+    def test_output_is_tagged_with_input_and_worker(self, app: jr.App) -> None:
+        square = app.function()(funcs.square)
+        call = square.spawn(3)
+        assert call.get(timeout=30) == 9
+        assert call.logs() == "squaring 3\n"  # output is delivered before the result
+        (line,) = call._call.logs
+        assert line.input_index == 0 and line.stream == 1
+        assert line.worker_id.startswith("conf-test_output"), line
+
     def test_map_is_ordered_and_takes_several_iterables(self, app: jr.App) -> None:
         add = app.function()(funcs.add)
         assert list(add.map(range(200), range(200))) == [2 * i for i in range(200)]
