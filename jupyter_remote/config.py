@@ -49,6 +49,10 @@ def config_path() -> Path:
 
 
 def _coerce(name: str, kind: Any, value: Any, where: str) -> Any:
+    if isinstance(value, float) and "int" in str(kind) and not value.is_integer():
+        raise ConfigError(f"{where}: {name} = {value!r} is not a valid int")
+    if "str" in str(kind) and "bool" not in str(kind) and not isinstance(value, str):
+        raise ConfigError(f"{where}: {name} = {value!r} must be a string")
     text = str(value)
     try:
         if "bool" in str(kind):
@@ -73,6 +77,8 @@ def load_settings() -> Settings:
     values: dict[str, Any] = {}
     path = config_path()
     known = {f.name: f.type for f in fields(Settings)}
+    if os.environ.get("JUPYTER_REMOTE_CONFIG") and not path.is_file():
+        raise ConfigError(f"JUPYTER_REMOTE_CONFIG names {path}, which is not a file")
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text())

@@ -31,19 +31,23 @@ class Retries:
             raise TypeError(f"max_retries must be an int, not {type(self.max_retries).__name__}")
         if not 0 <= self.max_retries <= 10:
             raise ConfigError(f"max_retries={self.max_retries}: accepted values are 0 to 10")
+        for field_name in ("backoff_coefficient", "initial_delay", "max_delay"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{field_name} must be a number, not {type(value).__name__}")
         if not 1.0 <= self.backoff_coefficient <= 10.0:
             raise ConfigError(
                 f"backoff_coefficient={self.backoff_coefficient}: accepted values are 1.0 to 10.0"
             )
         if not 0.0 <= self.initial_delay <= 60.0:
             raise ConfigError(f"initial_delay={self.initial_delay}: accepted values are 0 to 60 s")
-        if not 1.0 <= self.max_delay <= 60.0 and self.max_delay != 0:
+        if not 1.0 <= self.max_delay <= 60.0:
             raise ConfigError(f"max_delay={self.max_delay}: accepted values are 1 to 60 s")
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
         d = self.initial_delay * self.backoff_coefficient ** (attempt - 1)
-        return float(min(d, self.max_delay)) if self.max_delay else float(d)
+        return float(min(d, self.max_delay))
 
     @classmethod
     def coerce(cls, value: int | Retries | None) -> Retries:

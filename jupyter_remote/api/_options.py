@@ -119,7 +119,9 @@ class FunctionOptions:
                     raise TypeError(f"env keys and values must be strings; check {bad!r}")
                 out[key] = env
             elif key == "name":
-                if value is not None and (not isinstance(value, str) or not value.isidentifier()):
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"name must be a str, not {type(value).__name__}")
+                if value is not None and not value.isidentifier():
                     raise ConfigError(f"name={value!r}: use a Python identifier")
                 out[key] = value
             else:  # image: checked when the Image support resolves it

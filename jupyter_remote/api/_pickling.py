@@ -56,6 +56,11 @@ def _referenced_globals(fn: Any) -> dict[str, Any]:
             if name in g and not isinstance(g[name], types.ModuleType):
                 found[name] = g[name]
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    defaults = (getattr(func, "__defaults__", None) or ()) + tuple(
+        (getattr(func, "__kwdefaults__", None) or {}).values()
+    )
+    for i, value in enumerate(defaults):
+        found[f"<default argument {i}>"] = value
     for name, cell in zip(code.co_freevars, getattr(func, "__closure__", None) or (), strict=False):
         with contextlib.suppress(ValueError):  # an empty cell
             found[name] = cell.cell_contents

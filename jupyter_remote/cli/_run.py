@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     except UserImportError as exc:
         cause = exc.__cause__
         assert cause is not None
+        if isinstance(cause, JupyterRemoteError) and not isinstance(cause, RemoteError):
+            raise CliError(f"importing {where} failed: {cause}", EXIT_RUNTIME) from cause
         print(f"Error: importing {where} failed:", file=sys.stderr)
         return _print_user_error(cause)
     target = select(where, module, name)
@@ -117,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         with target.app.run(backend=backend):
             _call(target, call_args, call_kwargs)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
+    except Exception as exc:  # KeyboardInterrupt and sys.exit() are main()'s to handle
         return _print_user_error(exc)
     return 0

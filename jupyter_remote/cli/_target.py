@@ -92,8 +92,8 @@ def _import_script(where: str) -> types.ModuleType:
         spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(name, None)
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
+        if not isinstance(exc, Exception):
+            raise  # KeyboardInterrupt, sys.exit(): main() handles them
         raise UserImportError(where) from exc
     return module
 
@@ -112,9 +112,7 @@ def _import_module(where: str) -> types.ModuleType:
                 "or run from the directory that contains the package"
             ) from None
         raise UserImportError(where) from exc
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
+    except Exception as exc:
         raise UserImportError(where) from exc
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import ssl
 import threading
 import time
@@ -26,6 +27,7 @@ from ._server import Connection
 
 __all__ = ["Controller", "controller"]
 
+log = logging.getLogger("jupyter_remote")
 TICK = 0.5
 PING_EVERY = 5.0
 
@@ -72,7 +74,10 @@ class Controller:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             for pool in list(self.pools.values()):
-                pool.tick(now)
+                try:
+                    pool.tick(now)
+                except Exception:  # a bug of ours: the ticker must keep running
+                    log.exception("housekeeping of %s failed", pool.label)
             if now - last_ping > PING_EVERY:
                 last_ping = now
                 for pool in self.pools.values():

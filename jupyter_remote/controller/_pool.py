@@ -32,6 +32,7 @@ __all__ = ["Pool", "Scaling", "WorkerState"]
 _worker_ids = itertools.count(1)
 UNRESPONSIVE_AFTER = 30.0
 STOP_GRACE = 10.0
+CLOSE_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -310,13 +311,22 @@ class Pool:
         for call in failed:
             call.fail_all(error)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop every worker: idle ones run their ``@exit`` hooks first; late ones are killed."""
         self.closed = True
+        for call in list(self.calls.values()):
+            self.cancel(call)
+        self.queue.clear()
+        for ws in list(self.workers.values()):
+            if ws.state == "ready" and not ws.inflight:
+                self.retire(ws)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(
+            w.state == "stopping" for w in self.workers.values()
+        ):
+            await asyncio.sleep(0.02)
         for ws in list(self.workers.values()):
             if ws.conn is not None:
                 ws.conn.close()
             await self.backend.stop(ws.worker_id)
         self.workers.clear()
-        for call in list(self.calls.values()):
-            call.cancel()
-        self.queue.clear()

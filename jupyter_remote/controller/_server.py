@@ -8,6 +8,7 @@ a 100 MB result is received without intermediate copies.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from ._pool import Pool, WorkerState
 
 __all__ = ["Connection"]
+
+log = logging.getLogger("jupyter_remote")
 
 HANDSHAKE_TIMEOUT = 10.0
 _HEAD = handshake.NONCE + handshake.PROOF + 4
@@ -66,7 +69,10 @@ class Connection(asyncio.BufferedProtocol):
             return
         if self.worker is not None and self.pool is not None:
             for msg in messages:
-                self.pool.message(self.worker, msg)
+                try:
+                    self.pool.message(self.worker, msg)
+                except Exception:  # a bug of ours: keep serving the other messages
+                    log.exception("handling %s from %s failed", type(msg).__name__, self.worker)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:

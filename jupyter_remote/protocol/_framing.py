@@ -23,8 +23,9 @@ __all__ = ["MAX_FRAME_BYTES", "FrameDecoder", "FrameError", "encode_frame"]
 
 _HEAD = struct.Struct("!II")
 _LEN = struct.Struct("!Q")
-# Frames larger than this are refused before any allocation (a corrupt or hostile header).
-MAX_FRAME_BYTES = 1 << 40
+# A header announcing more than this is refused before anything is allocated. Only an
+# authenticated peer gets to send frames, so this guards against corruption, not attack.
+MAX_FRAME_BYTES = 64 << 30
 _MAX_BUFFERS = 1 << 16
 # Frames whose body exceeds this are received straight into their own buffer.
 _BIG = 1 << 20

@@ -53,7 +53,10 @@ def _json_block(obj: dict[str, Any]) -> bytes:
 
 
 def parse_json_block(body: bytes) -> dict[str, Any]:
-    value = json.loads(body)
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise HandshakeError(f"handshake block is not JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise HandshakeError("handshake block is not a JSON object")
     return value

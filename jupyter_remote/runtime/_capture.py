@@ -11,12 +11,19 @@ dozen times a second and before each result, so output precedes results.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import ctypes
+import fcntl
 import io
 import os
+import sys
+import termios
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["CaptureStream", "OutputBuffer", "capture_fds"]
+__all__ = ["CaptureStream", "FdCapture", "OutputBuffer"]
 
 Tag = tuple[int, int]  # (call_id, index); (-1, -1) outside any input
 
@@ -80,35 +87,59 @@ class CaptureStream(io.TextIOBase):
         pass
 
 
-def capture_fds(buffer: OutputBuffer, on_error: Callable[[BaseException], None]) -> int:
-    """Point fds 1 and 2 at pipes drained into ``buffer``; return a dup of the original fd 2.
+class FdCapture:
+    """Fds 1 and 2 as pipes drained into an :class:`OutputBuffer` by two threads.
 
-    The returned descriptor is where the worker writes its own diagnostics, so
-    they reach the backend's log (and the user, if the worker fails to start).
+    ``settle()`` flushes C stdio and waits (briefly) until the pipes are empty,
+    so output written below Python by an input reaches the caller before its
+    result; the worker calls it once per batch, not per input.
     """
-    log_fd = os.dup(2)
-    for fd, stream in ((1, 1), (2, 2)):
-        r, w = os.pipe()
-        os.dup2(w, fd)
-        os.close(w)
-        t = threading.Thread(
-            target=_drain, args=(r, stream, buffer, on_error), name=f"jr-fd{fd}", daemon=True
-        )
-        t.start()
-    return log_fd
 
+    def __init__(self, buffer: OutputBuffer, on_error: Callable[[BaseException], None]) -> None:
+        self.log_fd = os.dup(2)  # the worker's own diagnostics go to the backend's log
+        self._buffer = buffer
+        self._on_error = on_error
+        self._readers: list[int] = []
+        self._busy = [False, False]  # one flag per drain thread: no shared counter to race on
+        self._libc: Any = None
+        with contextlib.suppress(OSError):
+            self._libc = ctypes.CDLL(None)
+        for fd in (1, 2):
+            r, w = os.pipe()
+            os.dup2(w, fd)
+            os.close(w)
+            self._readers.append(r)
+            threading.Thread(
+                target=self._drain, args=(r, fd), name=f"jr-fd{fd}", daemon=True
+            ).start()
 
-def _drain(
-    fd: int, stream: int, buffer: OutputBuffer, on_error: Callable[[BaseException], None]
-) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    try:
-        while True:
-            data = os.read(fd, 65536)
-            text = decoder.decode(data, final=not data)
-            if text:
-                buffer.write(stream, text)
-            if not data:
+    def settle(self, timeout: float = 0.5) -> None:
+        if self._libc is not None:
+            self._libc.fflush(None)
+        deadline = time.monotonic() + timeout
+        buf = bytearray(4)
+        while time.monotonic() < deadline:
+            pending = 0
+            for r in self._readers:
+                fcntl.ioctl(r, termios.FIONREAD, buf)
+                pending += int.from_bytes(buf, sys.byteorder)
+            if not pending and not any(self._busy):
                 return
-    except BaseException as exc:  # pragma: no cover - reported through the worker log
-        on_error(exc)
+            time.sleep(0.001)
+
+    def _drain(self, fd: int, stream: int) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        try:
+            while True:
+                data = os.read(fd, 65536)
+                self._busy[stream - 1] = True
+                try:
+                    text = decoder.decode(data, final=not data)
+                    if text:
+                        self._buffer.write(stream, text)
+                finally:
+                    self._busy[stream - 1] = False
+                if not data:
+                    return
+        except BaseException as exc:  # pragma: no cover - reported through the worker log
+            self._on_error(exc)

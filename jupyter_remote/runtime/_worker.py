@@ -45,7 +45,7 @@ from ..protocol import (
     failure_from_exception,
     loads,
 )
-from ._capture import CaptureStream, OutputBuffer, capture_fds
+from ._capture import CaptureStream, FdCapture, OutputBuffer
 
 __all__ = ["EXIT_TIMEOUT", "Worker"]
 
@@ -102,6 +102,7 @@ class Worker:
         self.worker_id = worker_id
         self.output = OutputBuffer()
         self._log_fd = 2
+        self._fds: FdCapture | None = None
         self._dead_after = dead_after
         self._send_lock = threading.Lock()
         self._inbox: queue.SimpleQueue[RunBatch | Shutdown] = queue.SimpleQueue()
@@ -121,7 +122,8 @@ class Worker:
 
     def capture_process_output(self) -> None:
         """Send fds 1 and 2 (C code, subprocesses) to the caller; keep a log fd for ourselves."""
-        self._log_fd = capture_fds(self.output, lambda exc: self.log(f"capture failed: {exc!r}"))
+        self._fds = FdCapture(self.output, lambda exc: self.log(f"capture failed: {exc!r}"))
+        self._log_fd = self._fds.log_fd
 
     def send(self, message: Any) -> None:
         chunks = encode_frame(message)
@@ -271,7 +273,9 @@ class Worker:
                 ok, values, failures, cancelled = [], [], [], []
                 last_flush = now
         self._running = None
-        self.output.tag = (-1, -1)
+        # Late output (a subprocess's last lines) still belongs to the batch's last input.
+        if self._fds is not None:
+            self._fds.settle()
         self._send_results(batch.batch_id, ok, values, failures, cancelled, done=True)
 
     def _run_generator(

@@ -119,8 +119,9 @@ def make_lock() -> Any:
 
 
 class Model:
-    def __init__(self, scale: int = 1) -> None:
+    def __init__(self, scale: int = 1, exit_marker: str = "") -> None:
         self.scale = scale
+        self.exit_marker = exit_marker
         self.entered = 0
 
     @jr.enter()
@@ -131,3 +132,8 @@ class Model:
     @jr.method()
     def predict(self, x: int) -> tuple[int, int, int]:
         return x * self.weights, self.entered, os.getpid()
+
+    @jr.exit()
+    def bye(self) -> None:
+        if self.exit_marker:
+            Path(self.exit_marker).write_text(f"exited after {self.entered} enter")

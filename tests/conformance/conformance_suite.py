@@ -132,6 +132,13 @@ class BackendConformance:
         assert Model(scale=1).predict.remote(2)[0] == 20
         assert model.predict.local(2)[0] == 60
 
+    def test_exit_hooks_run_when_the_app_stops(self, app: jr.App, tmp_path: Path) -> None:
+        Model = app.cls()(funcs.Model)
+        marker = tmp_path / "exited"
+        assert Model(2, exit_marker=str(marker)).predict.remote(1)[0] == 20
+        app.stop()
+        assert marker.read_text() == "exited after 1 enter"
+
     def test_aio_variants(self, app: jr.App) -> None:
         square = app.function()(funcs.square)
 
