@@ -44,35 +44,36 @@ class Counter:
         return self.total
 
 
+@app.local_entrypoint()
 def main() -> None:
+    """Also runs as `jupyter-remote run examples/quickstart.py` (inside app.run())."""
     print(f"== jupyter_remote quickstart (caller pid {os.getpid()}, backend {app.backend_name})")
     t0 = time.perf_counter()
-    with app.run():
-        print("\n-- .remote: one call, its print() streamed back")
-        start = time.perf_counter()
-        print("square.remote(7) =", square.remote(7), f"({time.perf_counter() - start:.2f}s)")
-        print("square.local(7)  =", square.local(7), "(ran here)")
+    print("\n-- .remote: one call, its print() streamed back")
+    start = time.perf_counter()
+    print("square.remote(7) =", square.remote(7), f"({time.perf_counter() - start:.2f}s)")
+    print("square.local(7)  =", square.local(7), "(ran here)")
 
-        print("\n-- .map over 300 inputs across the workers, with progress")
-        start = time.perf_counter()
-        results = list(slow_square.map(range(300)))
-        elapsed = time.perf_counter() - start
-        print(f"sum = {sum(results)} in {elapsed:.2f}s (300 x 10 ms of work)")
+    print("\n-- .map over 300 inputs across the workers, with progress")
+    start = time.perf_counter()
+    results = list(slow_square.map(range(300)))
+    elapsed = time.perf_counter() - start
+    print(f"sum = {sum(results)} in {elapsed:.2f}s (300 x 10 ms of work)")
 
-        print("\n-- .spawn: start now, collect later")
-        call = square.spawn(12)
-        print(f"{call.object_id}: {call.get(timeout=30)}")
+    print("\n-- .spawn: start now, collect later")
+    call = square.spawn(12)
+    print(f"{call.object_id}: {call.get(timeout=30)}")
 
-        print("\n-- @app.cls: state from @enter persists on the worker")
-        counter = Counter()
-        print("running totals:", [counter.add.remote(x) for x in (1, 2, 3)])
+    print("\n-- @app.cls: state from @enter persists on the worker")
+    counter = Counter()
+    print("running totals:", [counter.add.remote(x) for x in (1, 2, 3)])
 
-        print("\n-- an exception keeps its type and shows the remote traceback")
-        try:
-            divide.remote(1, 0)
-        except ZeroDivisionError:
-            traceback.print_exc(limit=0)
-    print(f"\n== done in {time.perf_counter() - t0:.1f}s: every worker was stopped on exit")
+    print("\n-- an exception keeps its type and shows the remote traceback")
+    try:
+        divide.remote(1, 0)
+    except ZeroDivisionError:
+        traceback.print_exc(limit=0)
+    print(f"\n== done in {time.perf_counter() - t0:.1f}s; the workers stop when this returns")
 
 
 if __name__ == "__main__":
