@@ -20,7 +20,7 @@ from ._call import FunctionCall
 from ._options import FunctionOptions
 from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_inputs
 from ._progress import make_progress
-from ._results import MapReader, aiter_generator, await_result, iter_generator, wait_result
+from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
 
 if TYPE_CHECKING:
     from ._app import App
@@ -267,11 +267,11 @@ class Function(Generic[P, R]):
         order_outputs: bool = True,
         return_exceptions: bool = False,
         kwargs: dict[str, Any] | None = None,
-    ) -> Iterator[Any]:
+    ) -> MapCall:
         """Run over every input in parallel; yields results (in input order by default)."""
         inputs = self._inputs(iterables, kwargs, star=False)
         call, _ = self._start_map(inputs)
-        return iter(self._reader(call, order_outputs, return_exceptions))
+        return MapCall(self._reader(call, order_outputs, return_exceptions))
 
     def _starmap(
         self,
@@ -280,10 +280,10 @@ class Function(Generic[P, R]):
         order_outputs: bool = True,
         return_exceptions: bool = False,
         kwargs: dict[str, Any] | None = None,
-    ) -> Iterator[Any]:
+    ) -> MapCall:
         """Like ``map``, each input being a tuple of positional arguments."""
         call, _ = self._start_map(self._inputs((iterable,), kwargs, star=True))
-        return iter(self._reader(call, order_outputs, return_exceptions))
+        return MapCall(self._reader(call, order_outputs, return_exceptions))
 
     def _for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
         """Run over every input, discarding results."""

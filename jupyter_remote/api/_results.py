@@ -8,7 +8,7 @@ a stream of values in order or as completed (``.map``), and yielded values
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from ..controller import END, ERR, OK, YIELD, CallState, Outcome, loop_thread
@@ -17,7 +17,7 @@ from ..protocol import loads
 from ._pickling import load_values, rebuild_exception
 from ._progress import Progress
 
-__all__ = ["MapReader", "cancel", "iter_generator", "wait_result"]
+__all__ = ["MapCall", "MapReader", "cancel", "iter_generator", "wait_result"]
 
 
 def cancel(call: CallState) -> None:
@@ -134,7 +134,7 @@ class MapReader:
         if self.call.cancelled and self.next_index < self.call.n_inputs and self.order:
             raise CallCancelledError(f"the map over {self.call.fdef.name}() was cancelled")
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Generator[Any, None, None]:
         try:
             while not self.ended:
                 yield from self.feed(self.call.channel.take())
@@ -154,6 +154,35 @@ class MapReader:
         finally:
             if not self.call.finished:
                 cancel(self.call)
+
+
+class MapCall(Iterator[Any]):
+    """What ``.map`` / ``.starmap`` return: an iterator of results, plus the call's handles."""
+
+    def __init__(self, reader: MapReader) -> None:
+        self._reader = reader
+        self._it = iter(reader)
+
+    def __iter__(self) -> MapCall:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    @property
+    def object_id(self) -> str:
+        return self._reader.call.object_id
+
+    def logs(self) -> str:
+        """Every line the inputs printed so far, in arrival order."""
+        return "".join(line.text for line in list(self._reader.call.logs))
+
+    def cancel(self) -> None:
+        cancel(self._reader.call)
+
+    def close(self) -> None:
+        """Stop iterating; the remaining inputs are cancelled."""
+        self._it.close()
 
 
 def iter_generator(call: CallState) -> Iterator[Any]:

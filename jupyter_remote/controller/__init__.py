@@ -1,6 +1,6 @@
 """The controller: input queues, dispatch, results, retries, autoscaling, output routing."""
 
-from ._calls import END, ERR, OK, YIELD, CallState, Outcome, OutputLine, ResultChannel
+from ._calls import END, ERR, OK, YIELD, CallState, EventItem, Outcome, OutputLine, ResultChannel
 from ._controller import Controller, controller
 from ._loop import LoopThread, loop_thread
 from ._pool import Pool, Scaling
@@ -12,6 +12,7 @@ __all__ = [
     "YIELD",
     "CallState",
     "Controller",
+    "EventItem",
     "LoopThread",
     "Outcome",
     "OutputLine",

@@ -26,7 +26,16 @@ from ..retries import Retries
 if TYPE_CHECKING:
     from ._pool import Pool
 
-__all__ = ["Batch", "CallState", "Outcome", "OutputLine", "ResultChannel", "print_output"]
+__all__ = [
+    "Batch",
+    "CallState",
+    "EventItem",
+    "Outcome",
+    "OutputLine",
+    "ResultChannel",
+    "print_event",
+    "print_output",
+]
 
 # Outcome kinds pushed into a ResultChannel.
 OK, ERR, YIELD, END = "ok", "err", "yield", "end"
@@ -97,6 +106,7 @@ class Batch:
     size: int
     offsets: tuple[int, ...] | None = None
     batch_id: int = field(default_factory=lambda: next(_batch_ids))
+    sent: int = 0  # inputs counted in call.inflight while a worker holds this batch
 
     def pending(self) -> list[int]:
         """Indexes of this batch's inputs that still have no outcome and no retry scheduled."""
@@ -121,6 +131,23 @@ class OutputLine(NamedTuple):
     text: str
 
 
+class EventItem(NamedTuple):
+    """A structured event from user code on a worker (see ``jupyter_remote.runtime.emit``)."""
+
+    input_index: int
+    worker_id: str
+    kind: str
+    data: Any
+
+
+def print_event(event: EventItem) -> None:
+    """Default event route outside notebooks: show displayed objects as plain text."""
+    if event.kind == "display" and isinstance(event.data, dict):
+        text = (event.data.get("data") or {}).get("text/plain")
+        if text:
+            print_output(OutputLine(event.input_index, event.worker_id, 1, str(text) + "\n"))
+
+
 def print_output(line: OutputLine) -> None:
     """Default output route: the caller's own stdout/stderr."""
     out = sys.stdout if line.stream == 1 else sys.stderr
@@ -143,6 +170,7 @@ class CallState:
     max_deaths: int = 3
     on_output: Callable[[OutputLine], None] = print_output
     source_file: str | None = None  # where the function was defined, for remote tracebacks
+    on_event: Callable[[EventItem], None] = print_event
     call_id: int = field(default_factory=lambda: next(_call_ids))
     channel: ResultChannel = field(default_factory=ResultChannel)
     started_at: float = field(default_factory=time.monotonic)
@@ -158,6 +186,7 @@ class CallState:
         self.cancelled = False
         self.finished = self.n_inputs == 0
         self.logs: list[OutputLine] = []
+        self.inflight = 0  # inputs sent to workers and not yet answered
         if self.finished:
             self.channel.push((END, None, None))
 
@@ -249,6 +278,14 @@ class CallState:
             self.cancelled = True
             self.finished = True
             self.channel.push((END, None, None))
+
+    @property
+    def queued(self) -> int:
+        return max(0, self.n_inputs - self.n_succeeded - self.n_failed - self.inflight)
+
+    def event(self, item: EventItem) -> None:
+        if not self.cancelled:
+            self.on_event(item)
 
     def output(self, line: OutputLine) -> None:
         if self.cancelled:

@@ -19,8 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, WorkerExit, WorkerSpec
 from ..exceptions import JupyterRemoteError, WorkerStartError
-from ..protocol import Cancel, Failure, Output, Results, RunBatch, Shutdown, TimedOut, Yielded
-from ._calls import OutputLine
+from ..protocol import (
+    Cancel,
+    Event,
+    Failure,
+    Output,
+    Results,
+    RunBatch,
+    Shutdown,
+    TimedOut,
+    Yielded,
+    loads,
+)
+from ._calls import EventItem, OutputLine
 
 if TYPE_CHECKING:
     from ._calls import Batch, CallState
@@ -134,6 +145,8 @@ class Pool:
         first_time = fdef.hash not in ws.known
         ws.known.add(fdef.hash)
         ws.inflight[batch.batch_id] = batch
+        batch.sent = batch.size if batch.offsets is None else len(batch.offsets)
+        call.inflight += batch.sent
         assert ws.conn is not None
         ws.conn.send(
             RunBatch(
@@ -238,6 +251,14 @@ class Pool:
                 call = calls.get(call_id)
                 if call is not None:
                     call.output(OutputLine(index, ws.worker_id, stream, text))
+        elif isinstance(msg, Event):
+            call = self.calls.get(msg.call_id)
+            if call is not None:
+                try:
+                    data = loads(msg.data)
+                except Exception as exc:  # an object the caller cannot unpickle
+                    data = {"data": {"text/plain": f"<event that cannot be unpickled: {exc}>"}}
+                call.event(EventItem(msg.input_index, ws.worker_id, msg.kind, data))
         elif isinstance(msg, TimedOut):
             batch = ws.inflight.get(msg.batch_id)
             if batch is not None:
@@ -255,6 +276,7 @@ class Pool:
             call.attempt_failed(batch, batch.first + off, failure)
         if msg.done:
             del ws.inflight[msg.batch_id]
+            call.inflight -= batch.sent
             if not ws.inflight:
                 ws.idle_since = time.monotonic()
             self.pump()
@@ -294,6 +316,7 @@ class Pool:
         tail = ws.exit.log_tail if ws.exit else ""
         requeue: list[Batch] = []
         for batch in ws.inflight.values():
+            batch.call.inflight -= batch.sent
             requeue.extend(batch.call.worker_died(batch, reason, tail))
         ws.inflight.clear()
         self.workers.pop(ws.worker_id, None)

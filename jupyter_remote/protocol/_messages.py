@@ -5,7 +5,8 @@ before both sides have proven they hold the session token), then carries frames
 (see ``_framing``) each holding one of the messages below.
 
 Controller → worker: ``RunBatch``, ``Cancel``, ``Ping``, ``Shutdown``.
-Worker → controller: ``Results``, ``Yielded``, ``Output``, ``TimedOut``, ``Heartbeat``.
+Worker → controller: ``Results``, ``Yielded``, ``Output``, ``Event``, ``TimedOut``,
+``Heartbeat``.
 
 A batch is a slice of one call's inputs: ``args`` is a payload of a list of
 ``(args, kwargs)`` pairs for inputs ``first .. first+len-1``; ``offsets``
@@ -25,6 +26,7 @@ __all__ = [
     "EXIT_MARK",
     "METHOD_MARK",
     "Cancel",
+    "Event",
     "FunctionDef",
     "Heartbeat",
     "Output",
@@ -99,6 +101,15 @@ class TimedOut(NamedTuple):
     batch_id: int
     offset: int
     elapsed: float
+
+
+class Event(NamedTuple):
+    """Structured output of an input, e.g. ``("display", {...})`` from a remote notebook cell."""
+
+    call_id: int
+    input_index: int
+    kind: str
+    data: Payload
 
 
 class Heartbeat(NamedTuple):

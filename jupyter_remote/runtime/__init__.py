@@ -2,3 +2,7 @@
 
 It imports the protocol and nothing of the API, IPython or Jupyter.
 """
+
+from ._worker import emit
+
+__all__ = ["emit"]

@@ -29,6 +29,7 @@ from ..protocol import (
     ENTER_MARK,
     EXIT_MARK,
     Cancel,
+    Event,
     Failure,
     FrameDecoder,
     FunctionDef,
@@ -47,7 +48,7 @@ from ..protocol import (
 )
 from ._capture import CaptureStream, FdCapture, OutputBuffer
 
-__all__ = ["EXIT_TIMEOUT", "Worker"]
+__all__ = ["EXIT_TIMEOUT", "Worker", "emit"]
 
 EXIT_TIMEOUT = 75  # exit status of a worker that stopped a timed-out input
 HEARTBEAT_EVERY = 2.0
@@ -96,6 +97,20 @@ def _marked(obj: Any, mark: str) -> list[Callable[[], Any]]:
     return hooks
 
 
+_current: Worker | None = None
+
+
+def emit(kind: str, data: Any) -> bool:
+    """Send ``data`` (picklable) to the caller as an event of the running input.
+
+    Returns False outside a worker (plain local execution), where nothing is sent.
+    """
+    if _current is None:
+        return False
+    _current.emit(kind, data)
+    return True
+
+
 class Worker:
     def __init__(self, sock: socket.socket, worker_id: str, dead_after: float) -> None:
         self.sock = sock
@@ -135,6 +150,13 @@ class Worker:
         items = self.output.take()
         if items:
             self.send(Output(items))
+
+    def emit(self, kind: str, data: Any) -> None:
+        """Send a structured event for the running input (after the output before it)."""
+        call_id, index = self.output.tag
+        payload = dumps(data)
+        self.flush_output()
+        self.send(Event(call_id, index, kind, payload))
 
     def _die(self, why: str, status: int = 0) -> None:
         self.log(why)
@@ -194,6 +216,8 @@ class Worker:
     # -- running inputs --------------------------------------------------------
 
     def serve(self) -> None:
+        global _current
+        _current = self
         signal.signal(signal.SIGINT, self._on_sigint)
         signal.signal(signal.SIGTERM, lambda *_: self._inbox.put(Shutdown()))
         sys.stdout = CaptureStream(self.output, 1, "<stdout>")
