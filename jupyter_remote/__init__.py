@@ -68,7 +68,9 @@ __all__ = [
     "WorkerStartError",
     "enter",
     "exit",
+    "load_ipython_extension",
     "method",
+    "unload_ipython_extension",
 ]
 
 # Loaded on first use, so that the worker (``python -m jupyter_remote.runtime``) imports
@@ -89,6 +91,19 @@ _HOME = {
 }
 _HOME.update({name: ".exceptions" for name in __all__ if name.endswith("Error")})
 _HOME["Retries"] = ".retries"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_remote``: register ``%%remote``, ``%remote`` and ``%remote_config``."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .notebook import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ import pytest
 
 HERE = Path(__file__).parent
 # Workers import test helpers by module name; the local backend forwards sys.path to them.
-for sub in ("conformance", "helpers"):
+for sub in ("conformance", "notebook"):
     path = str(HERE / sub)
     if path not in sys.path:
         sys.path.insert(0, path)

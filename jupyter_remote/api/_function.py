@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ..backends import WorkerSpec
-from ..controller import CallState, OutputLine, Pool, Scaling, controller
+from ..controller import CallState, Pool, Scaling, controller
 from ..controller._calls import Batch
 from ..exceptions import ConfigError
 from ..protocol import FunctionDef, Payload
@@ -25,27 +25,23 @@ from ._results import MapCall, MapReader, aiter_generator, await_result, iter_ge
 if TYPE_CHECKING:
     from ._app import App
 
-__all__ = ["Function", "output_router", "set_output_router"]
+__all__ = ["CallHook", "Function", "set_call_hook"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _no_router() -> Callable[[OutputLine], None] | None:
-    return None
+CallHook = Callable[[CallState], None]
+_call_hook: CallHook | None = None
 
 
-_output_router: Callable[[], Callable[[OutputLine], None] | None] = _no_router
+def set_call_hook(hook: CallHook | None) -> None:
+    """Install a function that sees every new call in the caller's thread before it starts.
 
-
-def set_output_router(router: Callable[[], Callable[[OutputLine], None] | None]) -> None:
-    """Install what decides where a new call's output goes (the notebook routes it to cells)."""
-    global _output_router
-    _output_router = router
-
-
-def output_router() -> Callable[[OutputLine], None] | None:
-    return _output_router()
+    The notebook extension uses it to route a call's output into the cell that made it.
+    """
+    global _call_hook
+    _call_hook = hook
 
 
 class _Remote(Generic[P, R]):
@@ -190,7 +186,12 @@ class Function(Generic[P, R]):
         return pool
 
     def _new_call(
-        self, pool: Pool, chunks: list[tuple[int, Payload, int]], n: int, generator: bool
+        self,
+        pool: Pool,
+        chunks: list[tuple[int, Payload, int]],
+        n: int,
+        generator: bool,
+        kind: str = "call",
     ) -> CallState:
         ctl = controller()
         o = self.options
@@ -205,9 +206,9 @@ class Function(Generic[P, R]):
             ctl.settings.max_worker_deaths,
         )
         call.source_file = getattr(getattr(self.raw_f, "__code__", None), "co_filename", None)
-        router = output_router()
-        if router is not None:
-            call.on_output = router
+        call.kind = kind
+        if _call_hook is not None:
+            _call_hook(call)
         batches = [Batch(call, first, payload, size) for first, payload, size in chunks]
         ctl.loop.call_soon(pool.add_call, call, batches)
         return call
@@ -228,11 +229,11 @@ class Function(Generic[P, R]):
         return self._new_call(self._get_pool(), chunks, 1, generator)
 
     async def _astart(
-        self, make_chunks: Callable[[], list[Any]], n: int, gen: bool = False
+        self, make_chunks: Callable[[], list[Any]], n: int, gen: bool = False, kind: str = "call"
     ) -> CallState:
         self._definition()
         chunks = make_chunks()
-        return self._new_call(await self._aget_pool(), chunks, n, gen)
+        return self._new_call(await self._aget_pool(), chunks, n, gen, kind)
 
     def _inputs(
         self, iterables: tuple[Iterable[Any], ...], kwargs: dict[str, Any] | None, star: bool
@@ -253,7 +254,8 @@ class Function(Generic[P, R]):
         self._definition()
         pool = self._get_pool()
         size = chunk_size_for(len(inputs), pool.max_workers)
-        return self._new_call(pool, pickle_chunks(self.tag, inputs, size), len(inputs), False), size
+        chunks = pickle_chunks(self.tag, inputs, size)
+        return self._new_call(pool, chunks, len(inputs), False, "map"), size
 
     def _reader(self, call: CallState, order: bool, return_exceptions: bool) -> MapReader:
         progress = make_progress(f"{self.tag}.map", call.n_inputs, controller().settings.progress)
@@ -329,7 +331,9 @@ class Function(Generic[P, R]):
     async def _amap_call(self, inputs: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> CallState:
         pool = await self._aget_pool()
         size = chunk_size_for(len(inputs), pool.max_workers)
-        return await self._astart(lambda: pickle_chunks(self.tag, inputs, size), len(inputs))
+        return await self._astart(
+            lambda: pickle_chunks(self.tag, inputs, size), len(inputs), kind="map"
+        )
 
     async def _for_each_aio(
         self, *iterables: Iterable[Any], ignore_exceptions: bool = False

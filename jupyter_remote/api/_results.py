@@ -142,8 +142,8 @@ class MapReader:
         finally:
             if not self.call.finished:
                 cancel(self.call)
-                if self.progress is not None:
-                    self.progress.close(self.call)
+            if self.progress is not None:
+                self.progress.close(self.call)
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         try:
@@ -154,6 +154,8 @@ class MapReader:
         finally:
             if not self.call.finished:
                 cancel(self.call)
+            if self.progress is not None:
+                self.progress.close(self.call)
 
 
 class MapCall(Iterator[Any]):

@@ -171,6 +171,7 @@ class CallState:
     on_output: Callable[[OutputLine], None] = print_output
     source_file: str | None = None  # where the function was defined, for remote tracebacks
     on_event: Callable[[EventItem], None] = print_event
+    kind: str = "call"  # "call" (remote, spawn, remote_gen) or "map"
     call_id: int = field(default_factory=lambda: next(_call_ids))
     channel: ResultChannel = field(default_factory=ResultChannel)
     started_at: float = field(default_factory=time.monotonic)

@@ -15,6 +15,7 @@ import jupyter_remote.protocol._messages as messages_module
 from jupyter_remote.protocol import (
     MAX_FRAME_BYTES,
     Cancel,
+    Event,
     Failure,
     FrameDecoder,
     FrameError,
@@ -66,6 +67,7 @@ def sample_messages() -> list[Any]:
         Yielded(3, 4, dumps({"step": 4})),
         Output(((2, 0, 1, "hello\n"), (2, 1, 2, "warn: é ✓\n"))),
         TimedOut(3, 1, 12.5),
+        Event(2, 5, "display", dumps({"data": {"text/plain": "x"}})),
         Heartbeat(),
     ]
 
