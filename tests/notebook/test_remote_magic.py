@@ -222,3 +222,24 @@ def test_figures_and_tables(kernel: Kernel) -> None:
     (result,) = table.of("execute_result")
     assert "<table" in result["data"]["text/html"]
     assert kernel.ok("print(df.a.sum())").stdout == "3\n"
+
+
+def test_a_dead_kernel_leaves_no_worker() -> None:
+    """The kernel is SIGKILLed while a session and a cell run: its workers exit by themselves."""
+    from conformance_suite import _alive
+    from kernel_harness import start_kernel
+
+    k = start_kernel()
+    pid = int(k.ok("%%remote --session doomed\nimport os\nprint(os.getpid())").stdout)
+    k.kc.execute("%%remote\nimport time\ntime.sleep(60)")
+    time.sleep(1.5)
+    process = k.km.provisioner.process
+    process.kill()  # SIGKILL, no cleanup
+    process.wait()
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _alive(pid)
+    k.kc.stop_channels()
+    k.km.cleanup_resources()
+    assert not alive
