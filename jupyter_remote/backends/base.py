@@ -13,6 +13,7 @@ path to ``jupyter_remote.backends.REGISTRY``.
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -80,6 +81,12 @@ class Backend(abc.ABC):
 
     def __init__(self, on_exit: ExitCallback) -> None:
         self._on_exit = on_exit
+
+    _ids = itertools.count(1)
+
+    def new_worker_id(self, spec: WorkerSpec) -> str:
+        """The id the next worker of ``spec`` will present when it connects."""
+        return f"{spec.label.replace('.', '-')}-{next(Backend._ids)}"
 
     @abc.abstractmethod
     def advertise_host(self) -> str:

@@ -136,8 +136,7 @@ class LocalBackend(Backend):
         log = self._logdir / f"{worker_id}.log"
         with log.open("wb") as fh:
             proc = await asyncio.create_subprocess_exec(
-                spec.python or sys.executable,
-                *address.worker_argv(worker_id),
+                *self.command(spec, worker_id, address),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=fh,
                 stderr=fh,
@@ -146,6 +145,10 @@ class LocalBackend(Backend):
             )
         self._procs[worker_id] = proc
         asyncio.get_running_loop().create_task(self._wait(worker_id, proc, log))
+
+    def command(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> list[str]:
+        """The worker's command line (the token travels in its environment)."""
+        return [spec.python or sys.executable, *address.worker_argv(worker_id)]
 
     async def _wait(self, worker_id: str, proc: asyncio.subprocess.Process, log: Path) -> None:
         code = await proc.wait()

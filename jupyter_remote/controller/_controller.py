@@ -23,6 +23,7 @@ from ..protocol import Ping, new_token, python_version
 from ._calls import CallState
 from ._loop import LoopThread, loop_thread
 from ._pool import Pool, Scaling, WorkerState
+from ._runtime_zip import build_runtime_archive
 from ._server import Connection
 
 __all__ = ["Controller", "controller"]
@@ -44,6 +45,7 @@ class Controller:
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.closed = False
+        self._runtime: tuple[str, bytes] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -134,6 +136,12 @@ class Controller:
 
     async def cancel(self, call: CallState) -> None:
         call.pool.cancel(call)
+
+    def runtime_archive(self) -> tuple[str, bytes]:
+        """This package and cloudpickle as a zip, for nodes that have nothing of ours."""
+        if self._runtime is None:
+            self._runtime = build_runtime_archive()
+        return self._runtime
 
     # -- workers -------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ workers go after ``scaledown_window`` seconds.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Pool", "Scaling", "WorkerState"]
 
-_worker_ids = itertools.count(1)
 UNRESPONSIVE_AFTER = 30.0
 STOP_GRACE = 10.0
 CLOSE_GRACE = 3.0
@@ -177,7 +175,7 @@ class Pool:
             self._launch()
 
     def _launch(self) -> None:
-        wid = f"{self.label.replace('.', '-')}-{next(_worker_ids)}"
+        wid = self.backend.new_worker_id(self.spec)
         ws = WorkerState(wid)
         self.workers[wid] = ws
         self.controller.register_worker(ws, self)

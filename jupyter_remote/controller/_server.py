@@ -98,8 +98,11 @@ class Connection(asyncio.BufferedProtocol):
             self.close()  # never tell an unauthenticated peer anything
             return
         worker_nonce = bytes(self._hs[: handshake.NONCE])
-        status = self.controller.accept(self, info)
         assert self.transport is not None
+        if info.get("fetch_runtime"):
+            self._send_runtime(worker_nonce, info)
+            return
+        status = self.controller.accept(self, info)
         self.transport.write(
             handshake.controller_reply(
                 self.controller.address.token, self._nonce, worker_nonce, status
@@ -113,6 +116,20 @@ class Connection(asyncio.BufferedProtocol):
         self._decoder = FrameDecoder()
         assert self.worker is not None and self.pool is not None
         self.pool.connected(self.worker, self)
+
+    def _send_runtime(self, worker_nonce: bytes, info: dict[str, Any]) -> None:
+        """A bootstrap on a bare node asks for the runtime: send the zip unless it has it."""
+        assert self.transport is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        sha, data = self.controller.runtime_archive()
+        send = sha not in (info.get("have") or [])
+        status = {"ok": True, "runtime_sha": sha, "runtime_size": len(data), "send": send}
+        token = self.controller.address.token
+        self.transport.write(handshake.controller_reply(token, self._nonce, worker_nonce, status))
+        if send:
+            self.transport.write(data)
+        self.transport.close()  # after the buffered bytes are flushed
 
     # -- sending ---------------------------------------------------------------------
 

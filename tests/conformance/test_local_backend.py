@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import bare_node_backend
+import pytest
 from conformance_suite import BackendConformance, kill_caller_and_wait
+
+import jupyter_remote as jr
 
 CALLER = """
 import subprocess, sys, time
@@ -37,3 +42,30 @@ def test_caller_killed_leaves_no_worker() -> None:
     pids, gone = kill_caller_and_wait(script, dict(os.environ), timeout=30)
     assert len(pids) == 2, pids
     assert gone, f"workers still alive 30 s after the caller died: {pids}"
+
+
+class TestBareNodeBootstrap(BackendConformance):
+    """The whole suite again, with workers that fetch the runtime like a bare Nomad node."""
+
+    backend = "bare-local"
+
+    @pytest.fixture(autouse=True)
+    def _registered(self) -> Iterator[None]:
+        bare_node_backend.register()
+        yield
+        bare_node_backend.unregister()
+
+    def test_large_arguments_and_results(self, app: jr.App) -> None:
+        pytest.skip("a bare node has no numpy; payloads are covered by TestLocalBackend")
+
+    def test_runtime_is_fetched_once_and_cached(self, app: jr.App) -> None:
+        import conformance_funcs as funcs
+
+        f = app.function()(funcs.pid)
+        assert f.remote() > 0
+        cached = [n for n in os.listdir(bare_node_backend.CACHE) if n.endswith(".zip")]
+        assert len(cached) == 1
+        mtime = os.path.getmtime(os.path.join(bare_node_backend.CACHE, cached[0]))
+        app.stop()
+        assert f.remote() > 0  # a new worker: it finds the cached runtime
+        assert os.path.getmtime(os.path.join(bare_node_backend.CACHE, cached[0])) == mtime
