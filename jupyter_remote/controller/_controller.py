@@ -46,29 +46,39 @@ class Controller:
         self._ticker: asyncio.Task[None] | None = None
         self.closed = False
         self._runtime: tuple[str, bytes] | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._external: asyncio.Server | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         s = self.settings
-        ctx = None
         if s.tls_certfile or s.tls_keyfile:
             if not (s.tls_certfile and s.tls_keyfile):
                 raise ConfigError("TLS needs both tls_certfile and tls_keyfile")
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(s.tls_certfile, s.tls_keyfile)
+            self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ssl.load_cert_chain(s.tls_certfile, s.tls_keyfile)
+        self._server = await self._listen("127.0.0.1")
+        self.address = self._address("127.0.0.1", self._server)
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _listen(self, host: str) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Connection(self),
-            host="0.0.0.0" if s.advertise_host else "127.0.0.1",
-            port=0,
-            ssl=ctx,
-        )
-        port = self._server.sockets[0].getsockname()[1]
-        self.address = ControllerAddress(
-            s.advertise_host or "127.0.0.1", port, self.token, s.tls_certfile if ctx else None
-        )
-        self._ticker = loop.create_task(self._tick())
+        return await loop.create_server(lambda: Connection(self), host=host, port=0, ssl=self._ssl)
+
+    def _address(self, host: str, server: asyncio.Server) -> ControllerAddress:
+        port = server.sockets[0].getsockname()[1]
+        tls_ca = self.settings.tls_certfile if self._ssl else None
+        return ControllerAddress(host, port, self.token, tls_ca)
+
+    async def address_for(self, backend: Backend) -> ControllerAddress:
+        """Where ``backend``'s workers connect: loopback, or a listener on every interface."""
+        host = backend.advertise_host()
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return self.address
+        if self._external is None:
+            self._external = await self._listen("0.0.0.0")
+        return self._address(host, self._external)
 
     async def _tick(self) -> None:
         last_ping = time.monotonic()
@@ -105,8 +115,9 @@ class Controller:
                 await backend.close()
         if self._ticker is not None:
             self._ticker.cancel()
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._external):
+            if server is not None:
+                server.close()
 
     def shutdown(self) -> None:
         """Stop everything this process started (called at interpreter exit)."""

@@ -183,7 +183,8 @@ class Pool:
 
     async def _start(self, ws: WorkerState) -> None:
         try:
-            await self.backend.launch(self.spec, ws.worker_id, self.controller.address)
+            address = await self.controller.address_for(self.backend)
+            await self.backend.launch(self.spec, ws.worker_id, address)
         except Exception as exc:
             error = WorkerStartError(f"could not start a worker for {self.label}: {exc}")
             self.start_failed(ws, error)
