@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Function,
         FunctionCall,
         LocalEntrypoint,
+        Secret,
         enter,
         exit,
         method,
@@ -61,6 +62,7 @@ __all__ = [
     "OutputExpiredError",
     "RemoteError",
     "Retries",
+    "Secret",
     "SerializationError",
     "VersionMismatchError",
     "WorkerDiedError",
@@ -76,20 +78,10 @@ __all__ = [
 # Loaded on first use, so that the worker (``python -m jupyter_remote.runtime``) imports
 # only the protocol, and ``import jupyter_remote`` stays cheap.
 _HOME = {
-    name: ".api"
-    for name in (
-        "App",
-        "Cls",
-        "ClsInstance",
-        "Function",
-        "FunctionCall",
-        "LocalEntrypoint",
-        "enter",
-        "exit",
-        "method",
-    )
+    name: ".exceptions" if name.endswith("Error") else ".api"
+    for name in __all__
+    if not name.endswith("ipython_extension")  # defined below
 }
-_HOME.update({name: ".exceptions" for name in __all__ if name.endswith("Error")})
 _HOME["Retries"] = ".retries"
 
 

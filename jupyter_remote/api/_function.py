@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -16,11 +17,13 @@ from ..controller import CallState, Pool, Scaling, controller
 from ..controller._calls import Batch
 from ..exceptions import ConfigError
 from ..protocol import FunctionDef, Payload
+from ..state import secret_store
 from ._call import FunctionCall
 from ._options import FunctionOptions
 from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_inputs
 from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
+from ._secret import Secret
 
 if TYPE_CHECKING:
     from ._app import App
@@ -138,15 +141,36 @@ class Function(Generic[P, R]):
     def _definition(self) -> FunctionDef:
         if self._fdef is None:
             settings = controller().settings
-            if self._cls_target is not None:
-                self._fdef = function_def(self._cls_target, "class", self.tag, settings)
-            else:
-                self._fdef = function_def(self.raw_f, "function", self.tag, settings)
+            target = self._cls_target if self._cls_target is not None else self.raw_f
+            kind = "class" if self._cls_target is not None else "function"
+            fdef = function_def(target, kind, self.tag, settings)
+            env = self._secret_env()
+            if env:
+                # The values travel inside the definition (authenticated channel only); the
+                # hash covers them so a worker never keeps a definition with stale secrets.
+                digest = hashlib.sha256(fdef.hash.encode())
+                for key, value in env:
+                    digest.update(f"\0{key}\0{value}".encode())
+                fdef = fdef._replace(hash=digest.hexdigest()[:32], env=env)
+            self._fdef = fdef
         return self._fdef
+
+    def _secret_env(self) -> tuple[tuple[str, str], ...]:
+        """Resolve the function's secrets (later ones win) from the backend's store."""
+        env: dict[str, str] = {}
+        store = secret_store(self.app.backend_name)
+        for secret in self.options.secrets:
+            if not isinstance(secret, Secret):
+                raise TypeError(
+                    f"secrets= takes jupyter_remote.Secret objects, not {type(secret).__name__}; "
+                    "use Secret.from_name(...) or Secret.from_dict(...)"
+                )
+            env.update(secret.resolve(store))
+        return tuple(sorted(env.items()))
 
     def _spec(self) -> tuple[WorkerSpec, Scaling]:
         o = self.options
-        for what, value in (("image", o.image), ("secrets", o.secrets), ("volumes", o.volumes)):
+        for what, value in (("image", o.image), ("volumes", o.volumes)):
             if value:
                 raise ConfigError(
                     f"{self.label}: {what}= is not supported by this version of jupyter_remote "

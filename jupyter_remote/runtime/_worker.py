@@ -65,6 +65,7 @@ class _Loaded:
         self.obj: Any = None
         self._payload = fdef.payload
         self.entered = False
+        os.environ.update(dict(fdef.env))  # secrets: visible to the user code, as env vars
 
     def target(self, method: str | None) -> Callable[..., Any]:
         if self.obj is None:

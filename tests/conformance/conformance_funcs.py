@@ -137,3 +137,12 @@ class Model:
     def bye(self) -> None:
         if self.exit_marker:
             Path(self.exit_marker).write_text(f"exited after {self.entered} enter")
+
+
+def read_env(*keys: str) -> dict[str, str | None]:
+    return {k: os.environ.get(k) for k in keys}
+
+
+def initial_environ() -> str:
+    with open(f"/proc/{os.getpid()}/environ", "rb") as fh:
+        return fh.read().decode(errors="replace")

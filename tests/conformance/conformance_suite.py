@@ -22,6 +22,8 @@ import pytest
 import jupyter_remote as jr
 from jupyter_remote.exceptions import RemoteTraceback
 
+SENTINEL = "s3cr3t-VALUE-4711"
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -249,6 +251,32 @@ class BackendConformance:
         f = app.function()(funcs.kill_self_always)
         with pytest.raises(jr.WorkerDiedError, match="SIGKILL"):
             f.remote(1)
+
+    # -- secrets -----------------------------------------------------------------------
+
+    def test_secrets_become_environment_variables(
+        self, app: jr.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+        from jupyter_remote.state import LocalSecretStore
+
+        LocalSecretStore().put("db", {"DB_PASSWORD": SENTINEL, "DB_USER": "ann"}, overwrite=True)
+        f = app.function(
+            secrets=[jr.Secret.from_name("db"), jr.Secret.from_dict({"TOKEN": "t-1"})]
+        )(funcs.read_env)
+        seen = f.remote("DB_PASSWORD", "DB_USER", "TOKEN")
+        assert seen == {"DB_PASSWORD": SENTINEL, "DB_USER": "ann", "TOKEN": "t-1"}
+        environ = app.function(secrets=[jr.Secret.from_name("db")])(funcs.initial_environ)
+        assert SENTINEL not in environ.remote()  # not in the worker's command line or env
+        assert SENTINEL not in repr(f._definition())
+
+    def test_missing_secret_is_named(
+        self, app: jr.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+        f = app.function(secrets=[jr.Secret.from_name("nope")])(funcs.read_env)
+        with pytest.raises(jr.ConfigError, match=r"'nope'.*jupyter-remote secret create"):
+            f.remote("X")
 
     # -- scaling -----------------------------------------------------------------------
 

@@ -1,0 +1,12 @@
+"""State that outlives a call: secrets, volumes and schedules, and where each is stored."""
+
+from __future__ import annotations
+
+from ._secrets import LocalSecretStore, SecretStore
+
+__all__ = ["LocalSecretStore", "SecretStore", "secret_store"]
+
+
+def secret_store(backend: str) -> SecretStore:
+    """Where the secrets of functions running on ``backend`` are kept."""
+    return LocalSecretStore()
