@@ -167,6 +167,8 @@ class Pool:
         return [w for w in self.workers.values() if w.state in ("starting", "ready")]
 
     def autoscale(self) -> None:
+        if self.closed:
+            return  # a worker leaving during close() must not start a replacement
         s = self.scaling
         busy = len(self.queue) + sum(len(w.inflight) for w in self.workers.values())
         target = max(s.min_containers, busy + (s.buffer_containers if busy else 0))

@@ -17,7 +17,6 @@ import argparse
 import datetime
 import faulthandler
 import json
-import math
 import os
 import platform
 import shlex
@@ -48,8 +47,10 @@ MB = 1_000_000
 @dataclass(frozen=True)
 class Sizes:
     roundtrip_calls: int
+    roundtrip_rounds: int
     warmup_calls: int
     map_inputs: int
+    task_map_inputs: int  # for peers that make one task per input (Dask, Ray)
     map_repeats: int
     sleep_inputs: int
     sleep_repeats: int
@@ -59,8 +60,8 @@ class Sizes:
     start_timeout: float = 60.0
 
 
-FULL = Sizes(2000, 200, 100_000, 3, 4000, 2, 12_500_000, 5, 5)
-QUICK = Sizes(200, 20, 10_000, 1, 400, 1, 1_250_000, 2, 1)
+FULL = Sizes(2000, 3, 200, 100_000, 10_000, 3, 4000, 2, 12_500_000, 5, 5)
+QUICK = Sizes(200, 1, 20, 10_000, 500, 1, 400, 1, 1_250_000, 2, 1)
 
 
 # -- what is reported --------------------------------------------------------------------------
@@ -88,18 +89,48 @@ def _sig3(v: float) -> str:
 ROWS: dict[str, Row] = {
     r.key: r
     for r in (
-        Row("roundtrip_p50", ".remote round trip p50", "µs", False, _int,
-            ("≤ 1.5x PPE", lambda v, r: r is not None and r <= 1.5)),
+        Row(
+            "roundtrip_p50",
+            ".remote round trip p50",
+            "µs",
+            False,
+            _int,
+            ("≤ 1.5x PPE", lambda v, r: r is not None and r <= 1.5),
+        ),
         Row("roundtrip_p90", ".remote round trip p90", "µs", False, _int),
-        Row("map", ".map, trivial inputs", "items/s", True, _int,
-            ("≥ 0.5x PPE", lambda v, r: r is not None and r >= 0.5)),
+        Row(
+            "map",
+            ".map, trivial inputs",
+            "items/s",
+            True,
+            _int,
+            ("≥ 0.5x PPE", lambda v, r: r is not None and r >= 0.5),
+        ),
         Row("sleep_map", ".map, 1 ms sleep each", "items/s", True, _int),
-        Row("sleep_map_ideal", ".map, 1 ms sleep: % of ideal", "%", True, lambda v: f"{v:.1f}",
-            ("≥ 90 % of ideal", lambda v, r: v >= 90.0)),
-        Row("big_arg", "100 MB argument + result", "MB/s", True, _int,
-            ("≥ 1x PPE", lambda v, r: r is not None and r >= 1.0)),
-        Row("cold", "cold start to first result", "s", False, lambda v: f"{v:.3f}",
-            ("≤ 3x PPE", lambda v, r: r is not None and r <= 3.0)),
+        Row(
+            "sleep_map_ideal",
+            ".map, 1 ms sleep: % of ideal",
+            "%",
+            True,
+            lambda v: f"{v:.1f}",
+            ("≥ 90 % of ideal", lambda v, r: v >= 90.0),
+        ),
+        Row(
+            "big_arg",
+            "array argument + result",
+            "MB/s",
+            True,
+            _int,
+            ("≥ 1x PPE", lambda v, r: r is not None and r >= 1.0),
+        ),
+        Row(
+            "cold",
+            "cold start to first result",
+            "s",
+            False,
+            lambda v: f"{v:.3f}",
+            ("≤ 3x PPE", lambda v, r: r is not None and r <= 3.0),
+        ),
     )
 }
 METRICS = ("roundtrip", "map", "sleep_map", "big_arg", "cold")
@@ -116,6 +147,7 @@ class Cell:
 @dataclass
 class Report:
     header: dict[str, Any]
+    sizes: Sizes
     ideal_sleep_s: float | None = None
     cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
@@ -151,18 +183,23 @@ def log(msg: str) -> None:
 
 
 def bench_roundtrip(b: Bound, s: Sizes, report: Report, peer: str) -> None:
+    """p50 and p90 of sequential calls; the round with the lowest p50 of several is kept."""
     for i in range(s.warmup_calls):
         b.call(i)
-    times: list[float] = []
-    for i in range(s.roundtrip_calls):
-        t0 = time.perf_counter_ns()
-        r = b.call(i)
-        times.append((time.perf_counter_ns() - t0) / 1000)
-        if r != i:
-            raise AssertionError(f"identity({i}) returned {r!r}")
-    deciles = statistics.quantiles(times, n=10)
-    report.put("roundtrip_p50", peer, Cell(statistics.median(times), len(times)))
-    report.put("roundtrip_p90", peer, Cell(deciles[8], len(times)))
+    rounds: list[tuple[float, float]] = []
+    for _ in range(s.roundtrip_rounds):
+        times: list[float] = []
+        for i in range(s.roundtrip_calls):
+            t0 = time.perf_counter_ns()
+            r = b.call(i)
+            times.append((time.perf_counter_ns() - t0) / 1000)
+            if r != i:
+                raise AssertionError(f"identity({i}) returned {r!r}")
+        rounds.append((statistics.median(times), statistics.quantiles(times, n=10)[8]))
+    p50, p90 = min(rounds)
+    n = s.roundtrip_calls
+    report.put("roundtrip_p50", peer, Cell(p50, n, [r[0] for r in rounds]))
+    report.put("roundtrip_p90", peer, Cell(p90, n, [r[1] for r in rounds]))
 
 
 def _best_throughput(b: Bound, xs: list[int], repeats: int) -> tuple[float, list[float]]:
@@ -177,9 +214,9 @@ def _best_throughput(b: Bound, xs: list[int], repeats: int) -> tuple[float, list
     return max(rates), rates
 
 
-def bench_map(b: Bound, s: Sizes, report: Report, peer: str, limit: int | None) -> None:
-    n = min(s.map_inputs, limit or s.map_inputs)
-    b.map(list(range(min(n, 1000))))  # warm-up
+def bench_map(b: Bound, s: Sizes, report: Report, peer: str, task_per_input: bool) -> None:
+    n = s.task_map_inputs if task_per_input else s.map_inputs
+    b.map(list(range(min(n, 1000) // 10)))  # warm-up
     best, rates = _best_throughput(b, list(range(n)), s.map_repeats)
     note = f"{n:,} inputs (one task per input)" if n < s.map_inputs else ""
     report.put("map", peer, Cell(best, n, rates, note))
@@ -225,6 +262,7 @@ def bench_cold(name: str, s: Sizes, report: Report) -> None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise RuntimeError(f"cold trial exited with {proc.returncode}: " + " | ".join(tail))
         samples.append(json.loads(lines[-1])["seconds"])
+        time.sleep(1.0)  # let the trial's workers exit before the next one starts
     report.put("cold", name, Cell(statistics.median(samples), len(samples), samples))
 
 
@@ -243,7 +281,12 @@ def start_peer(cls: type[Peer], timeout: float) -> Peer:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        threading.Thread(target=peer.stop, daemon=True).start()
+
+        def clean_up() -> None:
+            thread.join(timeout)  # stop what the start has started, once it ends
+            peer.stop()
+
+        threading.Thread(target=clean_up, daemon=True).start()
         raise PeerUnavailable(f"did not start within {timeout:g} s")
     if error:
         exc = error[0]
@@ -261,20 +304,21 @@ def run_peer(cls: type[Peer], s: Sizes, metrics: list[str], report: Report) -> N
     log(f"{name}: starting 2 workers")
     peer = start_peer(cls, s.start_timeout)
     try:
-        plan: list[tuple[str, Callable[[Any], Any], Callable[[Bound], None]]] = []
-        if "roundtrip" in warm:
-            plan.append(("roundtrip", workloads.identity,
-                         lambda b: bench_roundtrip(b, s, report, name)))
-        if "map" in warm:
-            plan.append(("map", workloads.identity,
-                         lambda b: bench_map(b, s, report, name, cls.map_limit)))
-        if "big_arg" in warm:
-            plan.append(("big_arg", workloads.identity, lambda b: bench_big_arg(b, s, report, name)))
-        if "sleep_map" in warm:
-            plan.append(("sleep_map", workloads.sleep_1ms,
-                         lambda b: bench_sleep_map(b, s, report, name)))
+        # Metrics that share a workload run back to back, on one bound function.
+        plan: list[tuple[str, Callable[[Any], Any], Callable[[Bound], None]]] = [
+            ("roundtrip", workloads.identity, lambda b: bench_roundtrip(b, s, report, name)),
+            (
+                "map",
+                workloads.identity,
+                lambda b: bench_map(b, s, report, name, cls.task_per_input),
+            ),
+            ("big_arg", workloads.identity, lambda b: bench_big_arg(b, s, report, name)),
+            ("sleep_map", workloads.sleep_1ms, lambda b: bench_sleep_map(b, s, report, name)),
+        ]
         bound: dict[Callable[[Any], Any], Bound] = {}
         for metric, fn, measure in plan:
+            if metric not in warm:
+                continue
             log(f"{name}: {metric}")
             try:
                 if fn not in bound:
@@ -297,6 +341,11 @@ def run_peer(cls: type[Peer], s: Sizes, metrics: list[str], report: Report) -> N
 # -- output ------------------------------------------------------------------------------------
 
 
+def _short(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def header(argv: list[str]) -> dict[str, Any]:
     cpu = ""
     try:
@@ -307,13 +356,14 @@ def header(argv: list[str]) -> dict[str, Any]:
     except OSError:
         cpu = platform.processor()
     return {
-        "command": shlex.join([Path(sys.executable).name, *argv]),
+        "command": shlex.join([_short(sys.executable), _short(sys.argv[0]), *argv]),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu": cpu,
+        "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
     }
 
 
@@ -327,7 +377,10 @@ def table(report: Report, peers: list[str]) -> str:
         cells = report.cells.get(key)
         if not cells:
             continue
-        out = [row.title, row.unit]
+        title = row.title
+        if key == "big_arg":
+            title = f"{report.sizes.big_elements * 8 / MB:g} MB {title}"
+        out = [title, row.unit]
         for p in peers:
             cell = cells.get(p)
             if cell is None:
@@ -364,7 +417,8 @@ def print_report(report: Report, peers: list[str], s: Sizes) -> None:
             f"measured time.sleep(0.001) here) = {2 / report.ideal_sleep_s:,.0f} items/s."
         )
     print(
-        f"Sizes: {s.roundtrip_calls} round trips after {s.warmup_calls} warm-up; map "
+        f"Sizes: {s.roundtrip_calls} round trips after {s.warmup_calls} warm-up (best of "
+        f"{s.roundtrip_rounds} rounds); map "
         f"{s.map_inputs:,} inputs (best of {s.map_repeats}); sleep map {s.sleep_inputs:,} "
         f"inputs (best of {s.sleep_repeats}); array {s.big_elements * 8 / MB:g} MB "
         f"(best of {s.big_repeats}); cold: median of {s.cold_trials} fresh processes."
@@ -391,16 +445,22 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run (~1 min)")
     parser.add_argument(
-        "--only", action="append", default=[], metavar="METRIC",
+        "--only",
+        action="append",
+        default=[],
+        metavar="METRIC",
         help=f"run only these metrics (comma-separated, repeatable): {', '.join(METRICS)}",
     )
     parser.add_argument(
-        "--peers", action="append", default=[], metavar="PEER",
+        "--peers",
+        action="append",
+        default=[],
+        metavar="PEER",
         help=f"run only these peers (PPE always runs): {', '.join(PEERS)}",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 if a jupyter_remote target is missed"
+        "--check", action="store_true", help="exit with status 1 when one of our targets is missed"
     )
     args = parser.parse_args(argv)
     metrics = _csv(args.only, METRICS, "metric") or list(METRICS)
@@ -410,12 +470,20 @@ def main(argv: list[str]) -> int:
     # Last resort against a hung peer: dump the stacks and exit.
     faulthandler.dump_traceback_later(300 if args.quick else 3600, exit=True)
 
-    report = Report(header(argv))
+    report = Report(header(argv), s)
     h = report.header
-    print(f"$ {h['command']}")
-    print(f"date: {h['date']}  python: {h['python']}  cpus: {h['cpu_count']} "
-          f"(usable {h['cpus_usable']})  cpu: {h['cpu']}")
-    print(f"platform: {h['platform']}")
+    print(f"$ {h['command']}", flush=True)
+    print(
+        f"date: {h['date']}  python: {h['python']}  cpus: {h['cpu_count']} "
+        f"(usable {h['cpus_usable']})  cpu: {h['cpu']}"
+    )
+    print(f"platform: {h['platform']}  load average: {h['loadavg_1min_at_start']}", flush=True)
+    if h["loadavg_1min_at_start"] > 0.5:
+        print(
+            f"WARNING: load average {h['loadavg_1min_at_start']} before starting: other "
+            "processes compete for the CPUs and the numbers will be noisy",
+            flush=True,
+        )
 
     if "sleep_map" in metrics:
         report.ideal_sleep_s = workloads.sleep_1ms_duration(200 if args.quick else 1000)
@@ -454,10 +522,15 @@ def main(argv: list[str]) -> int:
     log(f"done in {time.perf_counter() - t_start:.0f} s")
 
     print_report(report, names, s)
+    sys.stdout.flush()
     if args.json:
         doc = {
             **asdict(report),
             "sizes": asdict(s),
+            "rows": {
+                k: {"title": r.title, "unit": r.unit, "higher_is_better": r.higher_is_better}
+                for k, r in ROWS.items()
+            },
             "ratios_vs_ppe": {
                 k: {p: report.ratio(k, p) for p in cells} for k, cells in report.cells.items()
             },

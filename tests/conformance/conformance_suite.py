@@ -306,6 +306,16 @@ class BackendConformance:
         time.sleep(1.5)
         assert all(_alive(p) for p in pids)
 
+    def test_stop_with_min_containers_leaves_no_worker(self, app: jr.App) -> None:
+        f = app.function(min_containers=2, max_containers=2)(funcs.sleep_pid)
+        pids = set(f.map([0.3, 0.3]))
+        assert len(pids) == 2
+        app.stop()
+        pool = f._pool
+        assert pool is not None and pool.closed and not pool.workers
+        time.sleep(1.0)  # a replacement would have been launched by now
+        assert not pool.workers and not any(_alive(p) for p in pids)
+
     def test_app_stop_stops_workers(self, app: jr.App) -> None:
         f = app.function()(funcs.pid)
         worker = f.remote()
