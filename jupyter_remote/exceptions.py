@@ -14,6 +14,7 @@
     ├── OutputExpiredError (also TimeoutError)     ``FunctionCall.get(timeout=)`` elapsed
     ├── CallCancelledError                 the call was cancelled
     ├── BackendError                       the backend (process launcher, Nomad) failed
+    │   └── ImageBuildError                building an Image failed (shows the installer's output)
     └── RemoteError                        user code raised an exception that cannot be rebuilt here
 
 Exceptions raised by user code are re-raised as their own type when they
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "FunctionTimeoutError",
     "GpuUnavailableError",
+    "ImageBuildError",
     "JupyterRemoteError",
     "OutputExpiredError",
     "RemoteError",
@@ -88,6 +90,18 @@ class CallCancelledError(JupyterRemoteError):
 
 class BackendError(JupyterRemoteError):
     """The backend that launches workers failed."""
+
+
+class ImageBuildError(BackendError):
+    """Building an image failed; the message ends with the installer's last lines."""
+
+    def __init__(self, message: str, key: str = "", output: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+        self.output = output
+
+    def __reduce__(self) -> tuple[type[ImageBuildError], tuple[str, str, str]]:
+        return (type(self), (str(self), self.key, self.output))
 
 
 class RemoteError(JupyterRemoteError):

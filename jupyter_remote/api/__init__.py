@@ -4,6 +4,7 @@ from ._app import App, LocalEntrypoint
 from ._call import FunctionCall
 from ._cls import Cls, ClsInstance, enter, exit, method
 from ._function import Function
+from ._image import Image
 from ._secret import Secret
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "ClsInstance",
     "Function",
     "FunctionCall",
+    "Image",
     "LocalEntrypoint",
     "Secret",
     "enter",

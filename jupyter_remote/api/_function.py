@@ -19,6 +19,7 @@ from ..exceptions import ConfigError
 from ..protocol import FunctionDef, Payload
 from ..state import secret_store
 from ._call import FunctionCall
+from ._image import Image
 from ._options import FunctionOptions
 from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_inputs
 from ._progress import make_progress
@@ -170,15 +171,23 @@ class Function(Generic[P, R]):
 
     def _spec(self) -> tuple[WorkerSpec, Scaling]:
         o = self.options
-        for what, value in (("image", o.image), ("volumes", o.volumes)):
-            if value:
-                raise ConfigError(
-                    f"{self.label}: {what}= is not supported by this version of jupyter_remote "
-                    "yet; install the packages the function needs in the workers' environment "
-                    "and pass settings through env= for now"
-                )
+        if o.volumes:
+            raise ConfigError(
+                f"{self.label}: volumes= is not supported by this version of jupyter_remote yet"
+            )
+        if o.image is not None and not isinstance(o.image, Image):
+            raise TypeError(
+                f"image= takes a jupyter_remote.Image, not {type(o.image).__name__}; "
+                "e.g. jr.Image.debian_slim().pip_install('pandas')"
+            )
         spec = WorkerSpec(
-            self.label, o.cpu, o.memory, o.gpu, dict(o.env), controller().settings.python
+            self.label,
+            o.cpu,
+            o.memory,
+            o.gpu,
+            dict(o.env),
+            controller().settings.python,
+            image=o.image,
         )
         scaling = Scaling(
             o.min_containers, o.max_containers, o.buffer_containers, o.scaledown_window

@@ -123,6 +123,11 @@ def _local(method: str, value: object, kind: str) -> Path:
     return path
 
 
+def _copy_flag(method: str, copy: object) -> None:
+    if not isinstance(copy, bool):
+        raise TypeError(f"Image.{method}: copy must be True or False")
+
+
 def _python_source(name: object) -> LocalPythonSource:
     method = "add_local_python_source"
     if not isinstance(name, str):
@@ -270,33 +275,46 @@ class Image:
         """The working directory of later commands and of the functions (absolute)."""
         return self._add(Workdir(_remote("workdir", path)))
 
-    def add_local_python_source(self, *modules: str) -> Image:
+    def add_local_python_source(self, *modules: str, copy: bool = False) -> Image:
         """Copy importable local modules or packages into the image (by top-level name).
 
         They are found with this Python's import path now, and hashed into the
-        key by content: edit them and the key changes.
+        key by content: edit them and the key changes. ``copy`` is accepted for
+        Modal compatibility: files are always copied into the image here.
         """
+        _copy_flag("add_local_python_source", copy)
         image = self
         for name in modules:
             image = image._add(_python_source(name))
         return image
 
     def add_local_dir(
-        self, local_path: str | os.PathLike[str], remote_path: str | PurePosixPath
+        self,
+        local_path: str | os.PathLike[str],
+        remote_path: str | PurePosixPath,
+        *,
+        copy: bool = False,
     ) -> Image:
         """Copy a local directory to ``remote_path`` (absolute) in the image.
 
         On the local backend, remote paths live under the image's root directory
         (``$JUPYTER_REMOTE_IMAGE_ROOT``); set :meth:`workdir` and use relative paths
-        to write code that runs the same in a container.
+        to write code that runs the same in a container. ``copy``: as for
+        :meth:`add_local_python_source`.
         """
+        _copy_flag("add_local_dir", copy)
         local = _local("add_local_dir", local_path, "directory")
         return self._add(LocalDir(str(local), _remote("add_local_dir", remote_path)))
 
     def add_local_file(
-        self, local_path: str | os.PathLike[str], remote_path: str | PurePosixPath
+        self,
+        local_path: str | os.PathLike[str],
+        remote_path: str | PurePosixPath,
+        *,
+        copy: bool = False,
     ) -> Image:
         """Copy a local file to ``remote_path`` (absolute; ending in ``/``: into that directory)."""
+        _copy_flag("add_local_file", copy)
         local = _local("add_local_file", local_path, "file")
         remote = _remote("add_local_file", remote_path)
         if str(remote_path).endswith("/"):

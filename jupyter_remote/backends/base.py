@@ -16,7 +16,7 @@ import abc
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..resources import GpuRequest
 
@@ -33,6 +33,8 @@ class WorkerSpec:
     gpu: GpuRequest | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     python: str | None = None  # interpreter for the worker; default: the caller's
+    image: Any = None  # api Image: an environment built (and cached) before workers start
+    mounts: tuple[Any, ...] = ()  # runtime._mounts.MountSpec: volumes at absolute paths
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import signal
 import sys
 import sysconfig
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..exceptions import ConfigError, GpuUnavailableError
@@ -71,6 +72,17 @@ def _worker_pythonpath() -> str:
     return os.pathsep.join(keep)
 
 
+def _caller_source_paths() -> list[str]:
+    """The caller's own directories on sys.path (scripts, projects), not installed packages."""
+    installed = {os.path.realpath(p) for p in sysconfig.get_paths().values()}
+    keep = []
+    for p in _worker_pythonpath().split(os.pathsep):
+        real = os.path.realpath(p)
+        if p and real not in installed and "site-packages" not in real:
+            keep.append(p)
+    return keep
+
+
 class LocalBackend(Backend):
     """Runs workers as ``python -m jupyter_remote.runtime`` subprocesses."""
 
@@ -111,17 +123,42 @@ class LocalBackend(Backend):
                 f"{spec.label} asks for memory={spec.memory} MiB but this machine has {total} MiB; "
                 "lower memory=, or run on a Nomad cluster (JUPYTER_REMOTE_BACKEND=nomad)"
             )
+        if spec.image is not None:
+            from ._images import check_local_image
+
+            check_local_image(spec.image)
         if spec.python is not None and not os.access(spec.python, os.X_OK):
             raise ConfigError(
                 f"the worker interpreter {spec.python!r} does not exist or is not executable; "
                 "fix the python setting (env JUPYTER_REMOTE_PYTHON)"
             )
 
+    async def _image_env(self, spec: WorkerSpec) -> tuple[str, dict[str, str], str | None]:
+        """Build (or find cached) the image: its python, its environment, its workdir.
+
+        The worker gets only the runtime zip and the caller's own source directories on
+        its path, so the image's packages, not the caller's, are what it imports.
+        """
+        from ._images import ImageBuilder
+        from ._runtime_zip import runtime_zip_path
+
+        builder = ImageBuilder(python=spec.python)
+        log = lambda line: print(f"[image] {line}", file=sys.stderr, flush=True)  # noqa: E731
+        built = await asyncio.to_thread(builder.ensure, spec.image, log)
+        paths = [str(runtime_zip_path()), *_caller_source_paths()]
+        workdir = str(built.workdir) if built.workdir else None
+        return str(built.python), built.environ(os.environ, pythonpath=paths), workdir
+
     async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
-        env = dict(os.environ)
+        cwd = None
+        if spec.image is not None:
+            python, env, cwd = await self._image_env(spec)
+            spec = replace(spec, python=python)
+        else:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = _worker_pythonpath()
         env.update(spec.env)
         env.update(address.worker_env())
-        env["PYTHONPATH"] = _worker_pythonpath()
         env["PYTHONUNBUFFERED"] = "1"
         if spec.gpu is not None:
             busy = {i for ids in self._gpus_of.values() for i in ids}
@@ -141,6 +178,7 @@ class LocalBackend(Backend):
                 stdout=fh,
                 stderr=fh,
                 env=env,
+                cwd=cwd,
                 start_new_session=True,
             )
         self._procs[worker_id] = proc

@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 from .. import __version__
 from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
+from ._image import add_parser as add_image
 from ._run import add_parser as add_run
 from ._secret import add_parser as add_secret
 
 __all__ = ["build_parser", "main"]
 
 # One entry per subcommand module; each registers its parser and sets ``handler``.
-_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_run, add_secret)
+_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_run, add_secret, add_image)
 
 
 def build_parser() -> Parser:

@@ -23,7 +23,7 @@ from ..protocol import Ping, new_token, python_version
 from ._calls import CallState
 from ._loop import LoopThread, loop_thread
 from ._pool import Pool, Scaling, WorkerState
-from ._runtime_zip import build_runtime_archive
+from ..backends._runtime_zip import build_runtime_archive
 from ._server import Connection
 
 __all__ = ["Controller", "controller"]

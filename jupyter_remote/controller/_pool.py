@@ -187,6 +187,8 @@ class Pool:
         try:
             address = await self.controller.address_for(self.backend)
             await self.backend.launch(self.spec, ws.worker_id, address)
+        except JupyterRemoteError as exc:  # ours says what to do (an image build, a GPU)
+            self.start_failed(ws, exc)
         except Exception as exc:
             error = WorkerStartError(f"could not start a worker for {self.label}: {exc}")
             self.start_failed(ws, error)

@@ -146,3 +146,9 @@ def read_env(*keys: str) -> dict[str, str | None]:
 def initial_environ() -> str:
     with open(f"/proc/{os.getpid()}/environ", "rb") as fh:
         return fh.read().decode(errors="replace")
+
+
+def six_version() -> tuple[str, str]:
+    import six  # not installed in the caller's environment: only in the image
+
+    return six.__version__, sys.prefix

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import cloudpickle
 
 import jupyter_remote
 
-__all__ = ["build_runtime_archive"]
+from ..runtime._fetch import cache_dir
+
+__all__ = ["build_runtime_archive", "runtime_zip_path"]
 
 
 def _add_package(zf: zipfile.ZipFile, root: Path) -> None:
@@ -31,3 +35,17 @@ def build_runtime_archive() -> tuple[str, bytes]:
         _add_package(zf, Path(cloudpickle.__file__).parent)
     data = buf.getvalue()
     return hashlib.sha256(data).hexdigest(), data
+
+
+@functools.cache
+def runtime_zip_path() -> Path:
+    """The runtime zip written once into the cache, for workers that must not see our venv."""
+    sha, data = build_runtime_archive()
+    where = Path(cache_dir())  # the same cache a bootstrapped node uses
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"runtime-{sha}.zip"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path

@@ -1,0 +1,779 @@
+"""Images on the machine that runs workers: the layer data, the key, and the uv-built cache.
+
+An :class:`~jupyter_remote.api.Image` is a tuple of layers (the frozen
+dataclasses below). Its key is the sha256 of a canonical JSON of those layers,
+where local files contribute their content hash instead of their path.
+
+On the local backend (and Nomad's raw_exec) an image is a virtual environment
+of the caller's Python, built with ``uv`` and cached per key::
+
+    <cache>/                      $JUPYTER_REMOTE_CACHE/images, else
+                                  $XDG_CACHE_HOME/jupyter_remote/images (~/.cache/...)
+      <key>/
+        venv/                     `uv venv --relocatable`: bin/python, lib/pythonX.Y/site-packages
+        site/                     add_local_python_source copies; on sys.path through
+                                  venv/.../site-packages/_jupyter_remote_image.pth
+        root/                     the image's "/": add_local_dir/add_local_file targets and the
+                                  workdir; `/srv/data` in the spec is root/srv/data here
+        build.log                 everything the build printed
+        .complete                 metadata (JSON), written last: an entry without it is a
+                                  crashed or failed build and is rebuilt from scratch
+        .last_used                its mtime is the last ensure()
+      .locks/<key>.lock           flock: one build of a key at a time (threads and processes)
+
+Builds happen in place under the key's lock, ``.complete`` last (atomically,
+by rename). Building at the final path rather than renaming a temp directory
+keeps absolute paths that ``run_commands`` or installers write valid.
+
+What the local backend cannot do, it says so before building anything:
+``from_registry`` needs the docker driver on Nomad; ``apt_install`` needs
+root (it runs ``apt-get`` on this machine) or the docker driver. Remote paths
+are absolute and are rebased under ``root/``: code that wants to run the
+same on the local backend and in a container sets ``.workdir()`` and reads
+relative paths, or joins ``$JUPYTER_REMOTE_IMAGE_ROOT``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from ..exceptions import BackendError, ConfigError, ImageBuildError
+
+__all__ = [
+    "AptInstall",
+    "BuiltImage",
+    "CachedImage",
+    "DebianSlim",
+    "Env",
+    "FromRegistry",
+    "ImageBuildError",
+    "ImageBuilder",
+    "ImageSpec",
+    "Layer",
+    "LocalDir",
+    "LocalFile",
+    "LocalPythonSource",
+    "PipInstall",
+    "RunCommands",
+    "Workdir",
+    "apt_commands",
+    "default_cache_dir",
+    "describe_layers",
+    "find_uv",
+    "image_key",
+]
+
+KEY_FORMAT = 1  # bump when the canonical JSON changes shape: every key changes with it
+ERROR_TAIL_LINES = 30
+_SKIP_NAMES = frozenset({"__pycache__"})
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+
+
+# -- layers: what an Image is made of ---------------------------------------------------------
+
+
+def _short(items: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f", …+{len(items) - limit}" if len(items) > limit else "")
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """Files and directories under ``root``, sorted, without bytecode caches."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
+        base = Path(dirpath)
+        for d in dirnames:
+            yield (base / d).relative_to(root).as_posix() + "/", base / d
+        for f in sorted(filenames):
+            if not f.endswith(_SKIP_SUFFIXES):
+                yield (base / f).relative_to(root).as_posix(), base / f
+
+
+def _hash_file(h: Any, path: Path) -> None:
+    h.update(b"x" if os.access(path, os.X_OK) else b"-")
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def content_digest(path: str) -> str:
+    """sha256 of a file's bytes and exec bit, or of a directory's names and files."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_file():
+        _hash_file(h, p)
+    elif p.is_dir():
+        for rel, sub in _walk(p):
+            h.update(rel.encode() + b"\0")
+            if not rel.endswith("/"):
+                _hash_file(h, sub)
+                h.update(b"\0")
+    else:
+        raise ConfigError(f"{path} no longer exists; it was added to an Image with add_local_*")
+    return h.hexdigest()
+
+
+class _Plain:
+    """A layer whose key data are its fields (no local content)."""
+
+    def key_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return data  # tuples become JSON lists
+
+
+@dataclass(frozen=True)
+class DebianSlim(_Plain):
+    """The base: a Debian slim container, or a virtual environment of the caller's Python."""
+
+    python_version: str  # major.minor, always the caller's
+    kind: ClassVar[str] = "debian_slim"
+
+    def describe(self) -> str:
+        return f"debian_slim(python_version={self.python_version!r})"
+
+
+@dataclass(frozen=True)
+class FromRegistry(_Plain):
+    """The base: a container image by tag (Nomad's docker driver only)."""
+
+    tag: str
+    add_python: str | None = None
+    kind: ClassVar[str] = "from_registry"
+
+    def describe(self) -> str:
+        extra = f", add_python={self.add_python!r}" if self.add_python else ""
+        return f"from_registry({self.tag!r}{extra})"
+
+
+@dataclass(frozen=True)
+class PipInstall(_Plain):
+    """Packages installed together; ``installer`` records pip_install vs uv_pip_install."""
+
+    packages: tuple[str, ...]  # sorted and unique: order within one call does not matter
+    index_url: str | None = None
+    extra_index_url: str | None = None
+    pre: bool = False
+    installer: str = "pip"  # "pip" | "uv"; both use uv on the local backend
+    kind: ClassVar[str] = "pip_install"
+
+    def describe(self) -> str:
+        name = "uv_pip_install" if self.installer == "uv" else "pip_install"
+        opts = "".join(
+            f", {k}={v!r}"
+            for k, v in (("index_url", self.index_url), ("extra_index_url", self.extra_index_url))
+            if v
+        )
+        return f"{name}({_short(self.packages)}{opts}{', pre=True' if self.pre else ''})"
+
+
+@dataclass(frozen=True)
+class AptInstall(_Plain):
+    packages: tuple[str, ...]  # sorted and unique
+    kind: ClassVar[str] = "apt_install"
+
+    def describe(self) -> str:
+        return f"apt_install({_short(self.packages)})"
+
+
+@dataclass(frozen=True)
+class RunCommands(_Plain):
+    commands: tuple[str, ...]  # in order, each run with /bin/sh -c
+    kind: ClassVar[str] = "run_commands"
+
+    def describe(self) -> str:
+        return f"run_commands({_short(self.commands, 2)})"
+
+
+@dataclass(frozen=True)
+class Env(_Plain):
+    items: tuple[tuple[str, str], ...]  # sorted by name: dict order does not matter
+    kind: ClassVar[str] = "env"
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k!r}: {v!r}" for k, v in self.items[:3])
+        more = f", …+{len(self.items) - 3}" if len(self.items) > 3 else ""
+        return f"env({{{shown}{more}}})"
+
+
+@dataclass(frozen=True)
+class Workdir(_Plain):
+    path: str  # absolute POSIX path inside the image
+    kind: ClassVar[str] = "workdir"
+
+    def describe(self) -> str:
+        return f"workdir({self.path!r})"
+
+
+@dataclass(frozen=True)
+class LocalPythonSource:
+    """A module or package of the caller, copied into the image's ``site/``."""
+
+    name: str  # top-level module name
+    paths: tuple[str, ...]  # the package directory (several for a namespace package) or .py file
+    package: bool
+    kind: ClassVar[str] = "local_python_source"
+
+    def key_data(self) -> dict[str, Any]:
+        digests = [content_digest(p) for p in self.paths]
+        return {"name": self.name, "package": self.package, "digests": digests}
+
+    def describe(self) -> str:
+        return f"add_local_python_source({self.name!r})"
+
+
+@dataclass(frozen=True)
+class LocalDir:
+    local: str  # absolute
+    remote: str  # absolute POSIX path inside the image
+    kind: ClassVar[str] = "local_dir"
+
+    def key_data(self) -> dict[str, Any]:
+        return {"remote": self.remote, "digest": content_digest(self.local)}
+
+    def describe(self) -> str:
+        return f"add_local_dir({self.local!r}, {self.remote!r})"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    local: str  # absolute
+    remote: str  # absolute POSIX path of the file inside the image
+    kind: ClassVar[str] = "local_file"
+
+    def key_data(self) -> dict[str, Any]:
+        return {"remote": self.remote, "digest": content_digest(self.local)}
+
+    def describe(self) -> str:
+        return f"add_local_file({self.local!r}, {self.remote!r})"
+
+
+Layer = (
+    DebianSlim
+    | FromRegistry
+    | PipInstall
+    | AptInstall
+    | RunCommands
+    | Env
+    | Workdir
+    | LocalPythonSource
+    | LocalDir
+    | LocalFile
+)
+
+
+class ImageSpec(Protocol):
+    """What the builder needs of an Image: its layers."""
+
+    @property
+    def layers(self) -> tuple[Layer, ...]: ...
+
+
+def canonical_spec(layers: Sequence[Layer]) -> str:
+    """The JSON that is hashed into the key (local content is hashed now)."""
+    data = {
+        "format": KEY_FORMAT,
+        "layers": [{"kind": layer.kind, **layer.key_data()} for layer in layers],
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def image_key(layers: Sequence[Layer]) -> str:
+    """sha256 hex of :func:`canonical_spec`."""
+    return hashlib.sha256(canonical_spec(layers).encode()).hexdigest()
+
+
+def describe_layers(layers: Sequence[Layer]) -> str:
+    """``Image.debian_slim(python_version='3.11').pip_install('six')``: reads like the code."""
+    return "Image." + ".".join(layer.describe() for layer in layers)
+
+
+def apt_commands(packages: Sequence[str]) -> list[list[str]]:
+    """The commands an ``apt_install`` layer runs (as root, on this machine)."""
+    return [
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+    ]
+
+
+# -- the cache ---------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$JUPYTER_REMOTE_CACHE/images``, else ``$XDG_CACHE_HOME/jupyter_remote/images``."""
+    explicit = os.environ.get("JUPYTER_REMOTE_CACHE")
+    if explicit:
+        return Path(explicit) / "images"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "jupyter_remote" / "images"
+
+
+def find_uv() -> list[str]:
+    """The uv command: next to this interpreter, on PATH, or ``python -m uv``."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    if importlib.util.find_spec("uv") is not None:
+        return [sys.executable, "-m", "uv"]
+    raise ConfigError(
+        "building an Image needs uv, which is not installed: `pip install uv`, or put uv on PATH"
+    )
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """A built image on this machine: how to start a Python inside it.
+
+    Start workers with ``python``, the environment ``environ(os.environ,
+    pythonpath=[runtime_zip])`` and, when ``workdir`` is set, that directory as
+    the working directory.
+    """
+
+    key: str
+    path: Path  # the cache entry
+    python: Path  # venv/bin/python
+    env: Mapping[str, str] = field(default_factory=dict)  # the image's .env() variables
+    workdir: Path | None = None  # the .workdir(), rebased under root; None: not set
+    site_dir: Path = Path()  # add_local_python_source copies (on the venv's sys.path)
+    root: Path = Path()  # the image's "/"
+    built: bool = False  # this ensure() built it (False: it was cached)
+
+    @property
+    def venv(self) -> Path:
+        return self.path / "venv"
+
+    def environ(
+        self, base: Mapping[str, str] | None = None, *, pythonpath: Sequence[str] = ()
+    ) -> dict[str, str]:
+        """``base`` (default ``os.environ``) with the image's variables and the venv first.
+
+        The caller's ``PYTHONPATH``, ``PYTHONHOME`` and ``VIRTUAL_ENV`` are dropped
+        (they would bring back the caller's packages); ``pythonpath`` (e.g. the
+        runtime zip) comes first in ``PYTHONPATH``, then the image's own.
+        """
+        return _environ(os.environ if base is None else base, self.env, self.path, pythonpath)
+
+
+def _environ(
+    base: Mapping[str, str], image_env: Mapping[str, str], entry: Path, pythonpath: Sequence[str]
+) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(image_env)
+    paths = [*pythonpath, *([image_env["PYTHONPATH"]] if image_env.get("PYTHONPATH") else [])]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    else:
+        env.pop("PYTHONPATH", None)
+    env["VIRTUAL_ENV"] = str(entry / "venv")
+    env["PATH"] = f"{entry / 'venv' / 'bin'}{os.pathsep}{env.get('PATH') or os.defpath}"
+    env["JUPYTER_REMOTE_IMAGE_ROOT"] = str(entry / "root")
+    return env
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """One complete entry of the cache, as ``list()`` reports it."""
+
+    key: str
+    path: Path
+    size: int  # bytes (files hard-linked from uv's cache count in full)
+    created: float  # epoch seconds
+    last_used: float  # epoch seconds
+    description: str
+
+
+def _rebase(root: Path, remote: str) -> Path:
+    return root / remote.lstrip("/")
+
+
+def _is_complete(entry: Path) -> bool:
+    # A venv whose base interpreter was removed is not usable: rebuild it.
+    return (entry / ".complete").is_file() and (entry / "venv" / "bin" / "python").exists()
+
+
+def _tree_size(path: Path) -> int:
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+    return total
+
+
+class _Build:
+    """One build of one key, in place at ``entry``; raises ImageBuildError on failure."""
+
+    def __init__(
+        self, builder: ImageBuilder, key: str, entry: Path, log: Callable[[str], None]
+    ) -> None:
+        self.b = builder
+        self.key = key
+        self.entry = entry
+        self.log = log
+        self.env: dict[str, str] = {}  # the image's variables so far
+        self.workdir: str | None = None
+        self.logfile = (entry / "build.log").open("a", encoding="utf-8")
+
+    @property
+    def root(self) -> Path:
+        return self.entry / "root"
+
+    @property
+    def python(self) -> Path:
+        return self.entry / "venv" / "bin" / "python"
+
+    def say(self, line: str) -> None:
+        self.logfile.write(line + "\n")
+        self.logfile.flush()
+        self.log(line)
+
+    def run(self, argv: Sequence[str], step: str, *, env: Mapping[str, str], cwd: Path) -> None:
+        """Run one command, streaming its output line by line; raise with its last lines."""
+        tail: collections.deque[str] = collections.deque(maxlen=ERROR_TAIL_LINES)
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                text=True,
+                errors="replace",
+            )
+        except OSError as exc:
+            raise ImageBuildError(
+                f"building image {self.key[:12]} failed at {step}: cannot run "
+                f"`{shlex.join(argv)}`: {exc}",
+                self.key,
+            ) from exc
+        assert proc.stdout is not None
+        with proc:
+            for raw in proc.stdout:
+                line = raw.rstrip("\r\n")
+                tail.append(line)
+                self.say(line)
+        if proc.returncode != 0:
+            output = "\n".join(tail)
+            raise ImageBuildError(
+                f"building image {self.key[:12]} failed at {step}: `{shlex.join(argv)}` exited "
+                f"with status {proc.returncode}. Its last lines:\n{output}\n"
+                f"(full output: {self.entry / 'build.log'})",
+                self.key,
+                output,
+            )
+
+    def uv_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+        env.update(self.env)  # like Docker's ENV: visible to later steps, installers included
+        return env
+
+    def create_venv(self, layers: Sequence[Layer]) -> None:
+        # pip in the venv when commands may call it: else `pip` on PATH is the system's.
+        seed = ["--seed"] if any(isinstance(layer, RunCommands) for layer in layers) else []
+        venv = self.entry / "venv"
+        argv = [*self.b.uv, "venv", "--relocatable", "--no-progress", "--color", "never", *seed]
+        argv += ["--python", self.b.python, str(venv)]
+        self.run(argv, "creating the virtual environment", env=self.uv_env(), cwd=self.entry)
+        (self.entry / "site").mkdir()
+        self.root.mkdir()
+        for site_packages in venv.glob("lib/python*/site-packages"):
+            rel = os.path.relpath(self.entry / "site", site_packages)
+            (site_packages / "_jupyter_remote_image.pth").write_text(rel + "\n")
+
+    def apply(self, n: int, total: int, layer: Layer) -> None:
+        step = f"step {n}/{total} {layer.describe()}"
+        self.say(f"==> [{n}/{total}] {layer.describe()}")
+        cwd = _rebase(self.root, self.workdir) if self.workdir else self.root
+        if isinstance(layer, PipInstall):
+            argv = [*self.b.uv, "pip", "install", "--no-progress", "--color", "never"]
+            argv += ["--python", str(self.python)]
+            if layer.index_url:
+                argv += ["--index-url", layer.index_url]
+            if layer.extra_index_url:
+                argv += ["--extra-index-url", layer.extra_index_url]
+            if layer.pre:
+                argv += ["--prerelease", "allow"]
+            # cwd=entry: no uv.toml or pyproject.toml of the caller's project applies
+            self.run([*argv, *layer.packages], step, env=self.uv_env(), cwd=self.entry)
+        elif isinstance(layer, AptInstall):
+            env = {**self.uv_env(), "DEBIAN_FRONTEND": "noninteractive"}
+            for argv in apt_commands(layer.packages):
+                self.run(argv, step, env=env, cwd=self.entry)
+        elif isinstance(layer, RunCommands):
+            env = _environ(os.environ, self.env, self.entry, ())
+            for command in layer.commands:
+                self.run(["/bin/sh", "-c", command], step, env=env, cwd=cwd)
+        elif isinstance(layer, Env):
+            self.env.update(layer.items)
+        elif isinstance(layer, Workdir):
+            self.workdir = layer.path
+            _rebase(self.root, layer.path).mkdir(parents=True, exist_ok=True)
+        elif isinstance(layer, LocalPythonSource):
+            if layer.package:
+                for src in layer.paths:
+                    _copy_tree(Path(src), self.entry / "site" / layer.name)
+            else:
+                shutil.copy2(layer.paths[0], self.entry / "site" / f"{layer.name}.py")
+        elif isinstance(layer, LocalDir):
+            _copy_tree(Path(layer.local), _rebase(self.root, layer.remote))
+        elif isinstance(layer, LocalFile):
+            target = _rebase(self.root, layer.remote)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(layer.local, target)
+        # DebianSlim: the venv is the base. FromRegistry was refused before the build.
+
+    def finish(self, layers: Sequence[Layer], spec: str, started: float) -> None:
+        meta = {
+            "key": self.key,
+            "created": time.time(),
+            "description": describe_layers(layers),
+            "python": self.b.python,
+            "spec": json.loads(spec),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        tmp = self.entry / ".complete.tmp"
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        (self.entry / ".last_used").touch()
+        os.replace(tmp, self.entry / ".complete")  # last: the entry is usable from here on
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for rel, path in _walk(src):
+        target = dst / rel
+        if rel.endswith("/"):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            shutil.copy2(path, target)
+
+
+class ImageBuilder:
+    """Builds images as uv virtual environments and caches them by key.
+
+    >>> from jupyter_remote.api._image import Image
+    >>> image = Image.debian_slim().pip_install("six")
+    >>> built = ImageBuilder().ensure(image, print)  # doctest: +SKIP
+    >>> built.python  # doctest: +SKIP
+    PosixPath('/home/me/.cache/jupyter_remote/images/3f2a.../venv/bin/python')
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str] | None = None,
+        *,
+        python: str | None = None,
+        uv: Sequence[str] | str | None = None,
+        as_root: bool | None = None,
+    ) -> None:
+        """``python``: the base interpreter (default: this one); ``uv``: the uv command
+        (default: :func:`find_uv`); ``as_root``: whether ``apt_install`` may run
+        ``apt-get`` here (default: running as root)."""
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.python = python or sys.executable
+        self._uv = [uv] if isinstance(uv, str) else (list(uv) if uv is not None else None)
+        self.as_root = os.geteuid() == 0 if as_root is None else as_root
+
+    @property
+    def uv(self) -> list[str]:
+        if self._uv is None:
+            self._uv = find_uv()
+        return self._uv
+
+    def entry(self, key: str) -> Path:
+        return self.cache_dir / key
+
+    @contextlib.contextmanager
+    def _locked(self, key: str, log: Callable[[str], None] | None) -> Iterator[None]:
+        locks = self.cache_dir / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{key}.lock").open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if log is None:
+                    raise
+                log(f"waiting for another build of image {key[:12]} to finish")
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _check(self, layers: Sequence[Layer]) -> None:
+        """Refuse what this machine cannot build, before building anything."""
+        if not layers or not isinstance(layers[0], DebianSlim | FromRegistry):
+            raise ConfigError("an Image starts with Image.debian_slim() or Image.from_registry()")
+        for layer in layers:
+            if isinstance(layer, FromRegistry):
+                raise ConfigError(
+                    f"Image.{layer.describe()} needs a container runtime: run it on a Nomad "
+                    "cluster with the docker driver (JUPYTER_REMOTE_BACKEND=nomad). The local "
+                    "backend builds Image.debian_slim() as a virtual environment of this Python; "
+                    "use that with pip_install()"
+                )
+            if isinstance(layer, AptInstall) and not self.as_root:
+                raise ConfigError(
+                    f"Image.{layer.describe()}: apt_install needs root or the docker driver on "
+                    "Nomad; install the packages on the machine, or use pip_install"
+                )
+
+    def _built(self, image: ImageSpec, key: str, built: bool) -> BuiltImage:
+        entry = self.entry(key)
+        env: dict[str, str] = {}
+        workdir: str | None = None
+        for layer in image.layers:
+            if isinstance(layer, Env):
+                env.update(layer.items)
+            elif isinstance(layer, Workdir):
+                workdir = layer.path
+        root = entry / "root"
+        return BuiltImage(
+            key=key,
+            path=entry,
+            python=entry / "venv" / "bin" / "python",
+            env=env,
+            workdir=_rebase(root, workdir) if workdir else None,
+            site_dir=entry / "site",
+            root=root,
+            built=built,
+        )
+
+    def ensure(self, image: ImageSpec, log: Callable[[str], None] | None = None) -> BuiltImage:
+        """The built image, building it first unless it is cached.
+
+        Build output goes to ``log`` line by line as it is printed. Concurrent
+        calls for one key (threads or processes) build it once; the others
+        wait and then use it. A failed build raises :class:`ImageBuildError`
+        with the installer's last lines.
+        """
+        layers = image.layers
+        self._check(layers)
+        spec = canonical_spec(layers)  # hashes local files once: the key and the record agree
+        key = hashlib.sha256(spec.encode()).hexdigest()
+        entry = self.entry(key)
+        if _is_complete(entry):
+            (entry / ".last_used").touch()
+            return self._built(image, key, built=False)
+        emit: Callable[[str], None] = log if log is not None else (lambda _line: None)
+        with self._locked(key, emit):
+            if _is_complete(entry):  # another thread or process built it while we waited
+                (entry / ".last_used").touch()
+                return self._built(image, key, built=False)
+            if entry.exists():
+                shutil.rmtree(entry)  # a crashed or failed build
+            entry.mkdir(parents=True)
+            started = time.monotonic()
+            build = _Build(self, key, entry, emit)
+            try:
+                build.say(f"==> building image {key[:12]}: {describe_layers(layers)}")
+                build.create_venv(layers)
+                for n, layer in enumerate(layers, 1):
+                    try:
+                        build.apply(n, len(layers), layer)
+                    except OSError as exc:  # a local file vanished, a disk filled up
+                        raise ImageBuildError(
+                            f"building image {key[:12]} failed at step {n}/{len(layers)} "
+                            f"{layer.describe()}: {exc}",
+                            key,
+                        ) from exc
+                build.finish(layers, spec, started)
+                build.say(f"==> image {key[:12]} built in {time.monotonic() - started:.1f} s")
+            finally:
+                build.logfile.close()
+        return self._built(image, key, built=True)
+
+    def _read(self, entry: Path) -> CachedImage | None:
+        try:
+            meta = json.loads((entry / ".complete").read_text())
+            last = (entry / ".last_used").stat().st_mtime
+        except (OSError, ValueError):
+            return None
+        return CachedImage(
+            key=entry.name,
+            path=entry,
+            size=_tree_size(entry),
+            created=float(meta.get("created", 0.0)),
+            last_used=last,
+            description=str(meta.get("description", "")),
+        )
+
+    def remove(self, key: str) -> None:
+        """Delete one entry (a full key). Workers still using it will break."""
+        entry = self.entry(key)
+        if not entry.is_dir():
+            raise ConfigError(f"no image {key} in {self.cache_dir}")
+        try:
+            with self._locked(key, None):
+                shutil.rmtree(entry)
+        except BlockingIOError:
+            raise BackendError(
+                f"image {key[:12]} is being built; try again when it is done"
+            ) from None
+
+    def prune(self, unused_for: float | None = None) -> builtins.list[str]:
+        """Remove crashed or failed builds and, with ``unused_for`` (seconds), entries not
+        used for that long; return the removed keys."""
+        removed: builtins.list[str] = []
+        if not self.cache_dir.is_dir():
+            return removed
+        now = time.time()
+        for entry in sorted(self.cache_dir.iterdir()):
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            if _is_complete(entry):
+                last = entry / ".last_used"
+                if unused_for is None or (
+                    last.exists() and now - last.stat().st_mtime < unused_for
+                ):
+                    continue
+            try:
+                with self._locked(entry.name, None):
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+            except BlockingIOError:
+                continue  # being built right now
+            removed.append(entry.name)
+        return removed
+
+    def list(self) -> builtins.list[CachedImage]:
+        """The complete entries, most recently used first."""
+        if not self.cache_dir.is_dir():
+            return []
+        found = [
+            info
+            for entry in self.cache_dir.iterdir()
+            if not entry.name.startswith(".") and _is_complete(entry)
+            for info in [self._read(entry)]
+            if info is not None
+        ]
+        return sorted(found, key=lambda i: i.last_used, reverse=True)
+
+
+def check_local_image(image: ImageSpec) -> None:
+    """Fail fast (``ConfigError``) for an image this machine cannot build."""
+    ImageBuilder()._check(image.layers)
