@@ -20,6 +20,7 @@ __all__ = [
 # name -> (module, class, what to install if the import fails)
 REGISTRY: dict[str, tuple[str, str, str]] = {
     "local": ("jupyter_remote.backends.local", "LocalBackend", ""),
+    "nomad": ("jupyter_remote.backends.nomad", "NomadBackend", ""),
 }
 
 

@@ -71,6 +71,7 @@ class WorkerExit:
     exit_code: int | None = None
     log_tail: str = ""  # the worker's last stderr/stdout lines from the backend
     oom: bool = False
+    error: Exception | None = None  # for a worker that never started: what to tell the user
 
 
 ExitCallback = Callable[[WorkerExit], None]
@@ -109,6 +110,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def stop(self, worker_id: str) -> None:
         """Kill a worker now (it may be busy: the controller has given up on it)."""
+
+    async def release(self, spec: WorkerSpec) -> None:
+        """The pool of ``spec`` closed and its workers were stopped: free what it held."""
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -299,7 +299,9 @@ class Pool:
 
     def exited(self, ws: WorkerState, info: WorkerExit) -> None:
         ws.exit = info
-        if ws.state == "starting":
+        if ws.state == "starting" and isinstance(info.error, JupyterRemoteError):
+            self.start_failed(ws, info.error)  # e.g. the cluster cannot place it: says why
+        elif ws.state == "starting":
             tail = info.log_tail.strip()
             shown = f"\nIts output:\n{tail}" if tail else ""
             error = WorkerStartError(
@@ -356,3 +358,4 @@ class Pool:
                 ws.conn.close()
             await self.backend.stop(ws.worker_id)
         self.workers.clear()
+        await self.backend.release(self.spec)

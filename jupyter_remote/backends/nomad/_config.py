@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -45,7 +46,7 @@ from typing import Any, Literal, cast
 from ...config import config_path
 from ...exceptions import ConfigError
 
-__all__ = ["DRIVERS", "Driver", "NomadConfig"]
+__all__ = ["DRIVERS", "Driver", "NomadConfig", "tls_settings"]
 
 Driver = Literal["raw_exec", "docker", "exec"]
 DRIVERS: tuple[Driver, ...] = ("raw_exec", "docker", "exec")
@@ -131,6 +132,36 @@ class NomadConfig:
         for name, value in overrides.items():
             values[name] = _check(name, value, f"argument {name}")
         return replace(cls(), **values)
+
+
+def tls_settings(
+    config: NomadConfig,
+) -> tuple[bool | str, ssl.SSLContext | None, tuple[str, str] | tuple[()]]:
+    """requests' ``verify``, an SSL context for httpx and the client cert pair, from one config.
+
+    Verification is always on; the files are loaded here so that a wrong path
+    fails at once, naming its variable.
+    """
+    cert: tuple[str, str] | tuple[()] = ()
+    if config.client_cert and config.client_key:
+        cert = (config.client_cert, config.client_key)
+    if not config.cacert and not cert:
+        return True, None, ()
+    try:
+        context = ssl.create_default_context(cafile=config.cacert)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"NOMAD_CACERT = {config.cacert!r} is not a readable PEM CA certificate: {exc}"
+        ) from exc
+    if cert:
+        try:
+            context.load_cert_chain(cert[0], cert[1])
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"NOMAD_CLIENT_CERT = {cert[0]!r} / NOMAD_CLIENT_KEY = {cert[1]!r} are not a "
+                f"readable PEM certificate and matching key: {exc}"
+            ) from exc
+    return (config.cacert or True), context, cert
 
 
 def _where_default(name: str) -> str:

@@ -1,0 +1,368 @@
+"""The Nomad backend: the workers of one function are one Nomad batch job.
+
+Lifecycle of a pool's job:
+
+1. The first worker registers the job (``count`` 1) after writing the session
+   token to the job's Nomad Variable (never into the spec); later workers
+   raise ``count`` through the scale endpoint. Worker ``i`` is allocation
+   index ``i``, so its id is ``<job id>-<i>`` (Nomad interpolates
+   ``${NOMAD_ALLOC_INDEX}`` into the task's arguments).
+2. The task runs the node's Python on the bootstrap text
+   (``runtime._fetch.bootstrap_source``): it fetches the runtime from the
+   controller over the authenticated channel, caches it, and serves.
+3. Each evaluation is read: a group that no node could ever run (missing GPU
+   model, driver, too big) fails its pending workers at once with a message
+   naming what was asked and what the cluster has; one waiting on capacity is
+   said so and waited for up to ``capacity_wait`` seconds.
+4. Allocation updates (the event stream, else polling) report every worker's
+   end with the task's exit code, signal, OOM flag, and last stderr lines.
+5. When the pool closes, the job is stopped and purged and its variable
+   deleted. Workers whose caller died exit by themselves (dead-man switch);
+   ``jupyter-remote gc`` purges jobs whose controller is gone (job meta).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from ...exceptions import GpuUnavailableError, JupyterRemoteError, WorkerStartError
+from ...runtime._fetch import bootstrap_source
+from ..base import Backend, ControllerAddress, ExitCallback, WorkerExit, WorkerSpec
+from ._client import NomadClient, NomadError, NomadNotFoundError
+from ._config import NomadConfig
+from ._events import placement_failures, task_state
+from ._gpu import (
+    describe_cluster_gpus,
+    explain_placement_failure,
+    is_unplaceable,
+    node_capacity_shortfall,
+)
+from ._jobspec import GROUP, TASK, build_worker_job, job_variable_path, task_resources
+
+__all__ = ["NomadBackend", "job_id_for"]
+
+log = logging.getLogger("jupyter_remote")
+DEFAULT_MAX_WORKERS = 32
+_TERMINAL = ("complete", "failed", "lost")
+_ALLOC_INDEX = re.compile(r"\[(\d+)\]$")
+
+
+def job_id_for(prefix: str, session: str, label: str, generation: int) -> str:
+    """A Nomad job id that is readable, unique per controller session, and valid."""
+    clean = re.sub(r"[^a-z0-9_-]+", "-", label.lower()).strip("-")[:60] or "fn"
+    suffix = f"-{generation}" if generation else ""
+    return f"{prefix}-{session}-{clean}{suffix}"
+
+
+@dataclass(eq=False)
+class _Job:
+    job_id: str
+    spec: WorkerSpec
+    next_index: int = 0  # worker ids handed out so far
+    count: int = 0  # the registered task group count
+    registered: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    allocs: dict[int, str] = field(default_factory=dict)  # alloc index -> alloc id
+    reported: set[int] = field(default_factory=set)  # indexes whose end was reported
+    killed: set[int] = field(default_factory=set)  # indexes stopped before they started
+
+
+class NomadBackend(Backend):
+    """Launches workers as allocations of one Nomad batch job per pool."""
+
+    name = "nomad"
+
+    def __init__(self, on_exit: ExitCallback, config: NomadConfig | None = None) -> None:
+        super().__init__(on_exit)
+        self.config = config or NomadConfig.load()
+        self.client = NomadClient(self.config)
+        self.session = os.urandom(3).hex()
+        self.owner = _owner()
+        self._jobs: dict[str, _Job] = {}  # by pool label
+        self._generation: dict[str, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # -- the contract ------------------------------------------------------------------
+
+    def advertise_host(self) -> str:
+        from ...config import load_settings
+
+        explicit = load_settings().advertise_host
+        if explicit:
+            return explicit
+        url = urlparse(self.config.address)
+        host = url.hostname or "127.0.0.1"
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return "127.0.0.1"
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host, url.port or 4646))  # no packet is sent: this picks the route
+            return str(s.getsockname()[0])
+        return socket.gethostbyname(socket.gethostname())
+
+    def default_max_workers(self, spec: WorkerSpec) -> int:
+        return DEFAULT_MAX_WORKERS
+
+    def new_worker_id(self, spec: WorkerSpec) -> str:
+        job = self._jobs.get(spec.label)
+        if job is None or job.spec != spec:
+            generation = self._generation.get(spec.label, 0)
+            self._generation[spec.label] = generation + 1
+            job_id = job_id_for(self.config.job_prefix, self.session, spec.label, generation)
+            job = _Job(job_id, spec)
+            self._jobs[spec.label] = job
+        index = job.next_index
+        job.next_index += 1
+        return f"{job.job_id}-{index}"
+
+    async def check(self, spec: WorkerSpec) -> None:
+        """Fail fast when no node of the cluster has the GPU model asked for."""
+        if spec.gpu is None:
+            return
+        nodes = await asyncio.to_thread(self.client.nodes_with_resources)
+        gpus = describe_cluster_gpus(nodes)
+        if not any(choice.model is None or any(choice.matches(m) for m in gpus)
+                   for choice in spec.gpu.choices):  # fmt: skip
+            have = ", ".join(f"{n} x {m}" for m, n in gpus.items()) or "no NVIDIA GPU"
+            raise GpuUnavailableError(
+                f"no node of the Nomad cluster at {self.config.address} has gpu={spec.gpu!s}; "
+                f"it has: {have}. Ask for one of those, or have an operator add nodes running "
+                "the nomad-device-nvidia plugin with that GPU"
+            )
+
+    async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._ensure_watcher()
+        job = self._jobs[spec.label]
+        async with job.lock:
+            wanted = job.next_index
+            if not job.registered:
+                body = self._job_body(job, address, wanted)
+                path = job_variable_path(job.job_id)
+                await asyncio.to_thread(self.client.put_variable, path, {"token": address.token})
+                reply = await asyncio.to_thread(self.client.register_job, body["Job"])
+                job.registered, job.count = True, wanted
+            elif job.count < wanted:
+                reply = await asyncio.to_thread(
+                    self.client.scale_job, job.job_id, GROUP, wanted, "jupyter_remote: scale up"
+                )
+                job.count = wanted
+            else:
+                return
+        eval_id = reply.get("EvalID")
+        if eval_id:
+            asyncio.get_running_loop().create_task(self._watch_placement(job, str(eval_id)))
+
+    async def stop(self, worker_id: str) -> None:
+        job, index = self._find(worker_id)
+        if job is None:
+            return
+        alloc = job.allocs.get(index)
+        if alloc is None:
+            job.killed.add(index)  # killed as soon as it is placed
+            return
+        with contextlib.suppress(NomadError):
+            await asyncio.to_thread(self.client.signal_allocation, alloc, "SIGKILL", TASK)
+
+    async def release(self, spec: WorkerSpec) -> None:
+        job = self._jobs.pop(spec.label, None)
+        if job is not None:
+            await asyncio.to_thread(self._purge, job)
+
+    async def close(self) -> None:
+        jobs = list(self._jobs.values())
+        self._jobs.clear()
+        for job in jobs:
+            await asyncio.to_thread(self._purge, job)
+        self._stop.set()
+
+    # -- job specs ------------------------------------------------------------------------
+
+    def _job_body(self, job: _Job, address: ControllerAddress, count: int) -> dict[str, Any]:
+        c = self.config
+        args = [
+            "-c", bootstrap_source(),
+            "--connect", f"{address.host}:{address.port}",
+            "--worker-id", f"{job.job_id}-${{NOMAD_ALLOC_INDEX}}",
+        ]  # fmt: skip
+        meta = {
+            "jupyter_remote": "worker",
+            "app": job.spec.label.partition(".")[0],
+            "function": job.spec.label,
+            "owner": self.owner,
+            "session": self.session,
+            "controller": f"{address.host}:{address.port}",
+            "controller_host": socket.gethostname(),
+            "controller_pid": str(os.getpid()),
+            "created": str(int(time.time())),
+        }
+        return build_worker_job(
+            job_id=job.job_id,
+            spec=job.spec,
+            count=count,
+            driver=c.driver,
+            datacenters=list(c.datacenters),
+            node_pool=c.node_pool,
+            namespace=c.namespace,
+            region=c.region,
+            priority=c.priority,
+            python=c.python,
+            docker_image=c.docker_image,
+            command_args=args,
+            env={"PYTHONUNBUFFERED": "1"},
+            meta=meta,
+            token_variable_path=job_variable_path(job.job_id),
+        )
+
+    def _purge(self, job: _Job) -> None:
+        with contextlib.suppress(NomadNotFoundError):
+            self.client.stop_job(job.job_id, purge=True)
+        with contextlib.suppress(NomadNotFoundError):
+            self.client.delete_variable(job_variable_path(job.job_id))
+
+    # -- placement ---------------------------------------------------------------------
+
+    async def _watch_placement(self, job: _Job, eval_id: str) -> None:
+        """Read the evaluation: fail at once what can never run, wait a while for capacity."""
+        started = time.monotonic()
+        warned = False
+        while True:
+            try:
+                evaluation = await asyncio.to_thread(self.client.evaluation, eval_id)
+            except NomadError as exc:
+                log.warning("jupyter_remote: cannot read evaluation %s: %s", eval_id, exc)
+                return
+            if evaluation.get("Status") in ("pending",):
+                await asyncio.sleep(0.2)
+                continue
+            failures = placement_failures(evaluation)
+            if not failures:
+                return
+            metrics = (evaluation.get("FailedTGAllocs") or {}).get(GROUP) or {}
+            nodes = await asyncio.to_thread(self.client.nodes_with_resources)
+            shortfall = node_capacity_shortfall(task_resources(job.spec), nodes)
+            if is_unplaceable(metrics) or shortfall:
+                gpus = describe_cluster_gpus(nodes)
+                message = explain_placement_failure(job.spec, metrics, gpus, shortfall=shortfall)
+                kind = GpuUnavailableError if job.spec.gpu is not None else WorkerStartError
+                self._fail_unplaced(job, kind(message))
+                return
+            waited = time.monotonic() - started
+            if waited > self.config.capacity_wait:
+                self._fail_unplaced(
+                    job,
+                    WorkerStartError(
+                        f"{job.spec.label}: no capacity on the Nomad cluster after "
+                        f"{waited:.0f}s ({failures[0].describe()}); raise capacity_wait "
+                        "(JUPYTER_REMOTE_NOMAD_CAPACITY_WAIT) or ask for fewer resources"
+                    ),
+                )
+                return
+            if not warned:
+                warned = True
+                log.warning(
+                    "jupyter_remote: %s is waiting for capacity on Nomad (%s); waiting up to %.0fs",
+                    job.spec.label, failures[0].describe(), self.config.capacity_wait,
+                )  # fmt: skip
+            blocked = evaluation.get("BlockedEval")
+            if blocked:
+                eval_id = str(blocked)
+            await asyncio.sleep(2.0)
+
+    def _fail_unplaced(self, job: _Job, error: JupyterRemoteError) -> None:
+        for index in range(job.next_index):
+            if index not in job.allocs and index not in job.reported:
+                job.reported.add(index)
+                worker_id = f"{job.job_id}-{index}"
+                self._on_exit(WorkerExit(worker_id, "could not be placed", error=error))
+
+    # -- allocations -------------------------------------------------------------------
+
+    def _ensure_watcher(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(
+                target=self._watch_allocations, name="jupyter-remote-nomad-events", daemon=True
+            )
+            self._watcher.start()
+
+    def _watch_allocations(self) -> None:
+        """Follow allocation updates (event stream; polling where the stream is refused)."""
+        index = 0
+        while not self._stop.is_set():
+            try:
+                for event in self.client.events(("Allocation",), index=index, stop=self._stop):
+                    index = event.index + 1
+                    self._allocation_update(event.object)
+            except NomadError as exc:
+                log.debug("event stream unavailable (%s); polling allocations", exc)
+                self._poll_allocations()
+            if not self._stop.is_set():
+                time.sleep(1.0)
+
+    def _poll_allocations(self) -> None:
+        while not self._stop.is_set():
+            for job in list(self._jobs.values()):
+                with contextlib.suppress(NomadError):
+                    for alloc in self.client.job_allocations(job.job_id):
+                        self._allocation_update(alloc)
+            self._stop.wait(2.0)
+
+    def _job_of(self, job_id: str) -> _Job | None:
+        return next((j for j in list(self._jobs.values()) if j.job_id == job_id), None)
+
+    def _allocation_update(self, alloc: dict[str, Any]) -> None:
+        """Runs on the watcher thread: record the allocation, report the end of its worker."""
+        job = self._job_of(str(alloc.get("JobID", "")))
+        match = _ALLOC_INDEX.search(str(alloc.get("Name", "")))
+        if job is None or match is None:
+            return
+        index = int(match.group(1))
+        alloc_id = str(alloc["ID"])
+        job.allocs.setdefault(index, alloc_id)
+        if index in job.killed and alloc.get("ClientStatus") == "running":
+            job.killed.discard(index)
+            with contextlib.suppress(NomadError):
+                self.client.signal_allocation(alloc_id, "SIGKILL", TASK)
+        if alloc.get("ClientStatus") not in _TERMINAL or index in job.reported:
+            return
+        if job.allocs.get(index) != alloc_id:
+            return  # a replacement of an allocation already reported
+        job.reported.add(index)
+        state = task_state(alloc, TASK)
+        reason = state.describe() if state else str(alloc.get("ClientDescription") or "ended")
+        tail = ""
+        with contextlib.suppress(NomadError):
+            tail = self.client.log_tail(alloc_id, TASK, "stderr")
+        info = WorkerExit(
+            f"{job.job_id}-{index}",
+            f"{reason} (Nomad allocation {alloc_id[:8]} on node {alloc.get('NodeName')!s})",
+            state.exit_code if state else None,
+            tail,
+            bool(state and state.oom_killed),
+        )
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_exit, info)
+
+    def _find(self, worker_id: str) -> tuple[_Job | None, int]:
+        job_id, _, index = worker_id.rpartition("-")
+        job = self._job_of(job_id)
+        return job, int(index) if index.isdigit() else -1
+
+
+def _owner() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

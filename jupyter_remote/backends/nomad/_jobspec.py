@@ -1,0 +1,306 @@
+"""Worker jobs as Nomad API JSON, built from data; no string templates.
+
+:func:`build_worker_job` returns the body of ``PUT /v1/jobs``. One job holds
+the workers of one function: a ``batch`` job with one task group,
+``workers``, whose ``Count`` the backend scales (:func:`scale_payload`), and
+one task, ``worker``. ``nomad_jobs/worker.nomad.hcl`` is the same shape as
+readable HCL.
+
+The mapping, option by option::
+
+    WorkerSpec / argument     Nomad field (API JSON)                 notes
+    ------------------------  -------------------------------------  ------------------------------
+    job_id                    Job.ID, Job.Name                       no spaces
+    namespace                 Job.Namespace
+    region                    Job.Region                             omitted when None (agent's)
+    datacenters               Job.Datacenters                        ["*"]: every datacenter
+    node_pool                 Job.NodePool                           omitted when None ("default")
+    priority                  Job.Priority                           1..100
+    meta                      Job.Meta                               app, function, owner,
+                                                                     session, controller: lets
+                                                                     `jupyter-remote gc` find jobs
+    (fixed)                   Job.Type = "batch"                     workers exit when idle
+    count                     TaskGroups[0].Count                    group "workers"; 0 allowed
+    (fixed)                   RestartPolicy {Attempts 0, "fail"}     the controller retries,
+                              ReschedulePolicy {Attempts 0,          Nomad never restarts or
+                                Unlimited false}                     reschedules a worker
+    driver                    Task.Driver                            raw_exec | exec | docker
+    python, command_args      Task.Config (raw_exec, exec):          `python` is the nodes'
+                                {command: python, args}              interpreter; WorkerSpec.python
+                                                                     (the caller's) is not used
+    docker_image,             Task.Config (docker):                  the image must have python3
+      command_args              {image, command: "python3", args,    workers dial the controller;
+                                network_mode: "host"}                host networking, no ports
+    spec.cpu (whole)          Resources.Cores = cpu                  whole cores: exec and docker
+                                                                     pin them, raw_exec does not
+    spec.cpu (fractional)     Resources.CPU = ceil(cpu * 1000) MHz   1 core = 1000 MHz shares
+    spec.cpu None             Resources.CPU = 1000 MHz               Nomad's own 100 is too small
+    spec.memory (MiB)         Resources.MemoryMB = memory            Nomad's "MB" is MiB
+    spec.memory None          Resources.MemoryMB = 1024              Nomad's own 300 is too small
+    spec.gpu                  Resources.Devices = [device_block()],  see _gpu.py; the worker maps
+                              Env JUPYTER_REMOTE_GPU_FROM_NVIDIA=1   NVIDIA_VISIBLE_DEVICES (below)
+    no spec.gpu, raw_exec     Env CUDA_VISIBLE_DEVICES = ""          raw_exec cannot hide GPUs
+                                                                     Nomad did not give it
+    spec.env, env             Task.Env                               env wins; never a secret
+    token_variable_path       Task.Templates[0]: renders             the session token, read by
+                                JUPYTER_REMOTE_TOKEN from the        the task's workload identity
+                                Nomad Variable's "token" item        at start; never in the spec
+                                into secrets/token.env (env=true,
+                                change_mode "noop")
+    kill_timeout_s            Task.KillTimeout (ns)                  SIGKILL after this
+    (fixed)                   Task.KillSignal = "SIGTERM"            Nomad's default SIGINT would
+                                                                     only interrupt the input
+
+Tokens: a job spec is readable by anyone with ``read-job``, so the worker's
+session token is never put in it. The backend writes it to the Nomad Variable
+:func:`job_variable_path` (item ``token``) before registering the job; in
+Nomad 1.6 a task's workload identity may read ``nomad/jobs/<job_id>`` (and
+``/<group>``, ``/<group>/<task>``) of its own namespace without any ACL
+policy, and the template renders it into the task's environment.
+
+GPUs: the NVIDIA device plugin puts the assigned GPUs' UUIDs in
+``NVIDIA_VISIBLE_DEVICES``; docker's nvidia runtime confines the container to
+them, but raw_exec sees every GPU of the node, so the worker runtime copies
+the value to ``CUDA_VISIBLE_DEVICES`` when ``JUPYTER_REMOTE_GPU_FROM_NVIDIA``
+is set (harmless under docker and exec, where it is set too).
+
+Example::
+
+    >>> from jupyter_remote.backends.base import WorkerSpec
+    >>> job = build_worker_job(
+    ...     job_id="jr-demo", spec=WorkerSpec("app.f", cpu=0.5, memory=2048), count=2,
+    ...     driver="raw_exec", datacenters=["*"], node_pool=None, namespace="default",
+    ...     region=None, priority=50, python="python3", docker_image="",
+    ...     command_args=["-m", "jupyter_remote.runtime"], env={}, meta={"app": "app"})
+    >>> group = job["Job"]["TaskGroups"][0]
+    >>> group["Count"], group["Tasks"][0]["Resources"]
+    (2, {'CPU': 500, 'MemoryMB': 2048})
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jupyter_remote.backends.base import WorkerSpec
+from jupyter_remote.backends.nomad._gpu import device_block
+from jupyter_remote.exceptions import ConfigError
+
+__all__ = [
+    "DEFAULT_CPU_MHZ",
+    "DEFAULT_MEMORY_MIB",
+    "DOCKER_PYTHON",
+    "DRIVERS",
+    "GPU_FROM_NVIDIA_ENV",
+    "GROUP",
+    "MHZ_PER_CORE",
+    "TASK",
+    "TOKEN_ENV",
+    "TOKEN_VARIABLE_ITEM",
+    "build_worker_job",
+    "job_variable_path",
+    "scale_payload",
+    "task_resources",
+]
+
+DRIVERS = ("raw_exec", "exec", "docker")
+GROUP = "workers"
+TASK = "worker"
+#: Fractional CPU asks are MHz shares; a whole-core ask reserves cores instead.
+MHZ_PER_CORE = 1000
+DEFAULT_CPU_MHZ = 1000
+DEFAULT_MEMORY_MIB = 1024
+#: The interpreter inside docker images: python3 exists where python may not (Debian, Ubuntu).
+DOCKER_PYTHON = "python3"
+TOKEN_ENV = "JUPYTER_REMOTE_TOKEN"
+TOKEN_VARIABLE_ITEM = "token"
+GPU_FROM_NVIDIA_ENV = "JUPYTER_REMOTE_GPU_FROM_NVIDIA"
+_TOKEN_DEST = "secrets/token.env"
+# nomad/structs/variables.go: validVariablePath
+_VARIABLE_PATH = re.compile(r"[a-zA-Z0-9_~/-]{1,128}")
+_NS = 1_000_000_000
+
+
+def job_variable_path(job_id: str) -> str:
+    """The Nomad Variable a job's tasks can read without any ACL policy.
+
+    >>> job_variable_path("jr-abc")
+    'nomad/jobs/jr-abc'
+    """
+    return f"nomad/jobs/{job_id}"
+
+
+def task_resources(spec: WorkerSpec) -> dict[str, Any]:
+    """The task's ``Resources`` JSON for a worker spec (see the mapping above).
+
+    >>> task_resources(WorkerSpec("f", cpu=2, memory=4096))
+    {'Cores': 2, 'MemoryMB': 4096}
+    >>> task_resources(WorkerSpec("f", cpu=1.5))
+    {'CPU': 1500, 'MemoryMB': 1024}
+    """
+    resources: dict[str, Any] = {}
+    cpu = spec.cpu
+    if cpu is None:
+        resources["CPU"] = DEFAULT_CPU_MHZ
+    elif float(cpu).is_integer():
+        # Nomad rejects a task asking for both CPU and Cores.
+        resources["Cores"] = int(cpu)
+    else:
+        resources["CPU"] = max(1, math.ceil(cpu * MHZ_PER_CORE))
+    resources["MemoryMB"] = DEFAULT_MEMORY_MIB if spec.memory is None else spec.memory
+    if spec.gpu is not None:
+        resources["Devices"] = [device_block(spec.gpu)]
+    return resources
+
+
+def _driver_config(driver: str, python: str, docker_image: str, args: list[str]) -> dict[str, Any]:
+    if driver == "docker":
+        if not docker_image:
+            raise ConfigError(
+                "The docker driver needs an image with Python: set the Nomad backend's "
+                "docker_image option (e.g. 'python:3.11-slim'), or use driver='raw_exec'."
+            )
+        return {
+            "image": docker_image,
+            "command": DOCKER_PYTHON,
+            "args": args,
+            "network_mode": "host",
+        }
+    if not python:
+        raise ConfigError(
+            f"The {driver} driver runs the nodes' Python: set the Nomad backend's python "
+            "option (e.g. 'python3' or '/opt/python3.11/bin/python')."
+        )
+    return {"command": python, "args": args}
+
+
+def _strings(what: str, mapping: Mapping[str, str]) -> dict[str, str]:
+    bad = {k: v for k, v in mapping.items() if not isinstance(k, str) or not isinstance(v, str)}
+    if bad:
+        raise ConfigError(f"Nomad {what} keys and values must be strings; got {sorted(bad)}.")
+    return dict(mapping)
+
+
+def _token_template(path: str) -> dict[str, Any]:
+    if not _VARIABLE_PATH.fullmatch(path):
+        raise ConfigError(
+            f"Bad Nomad Variable path {path!r}: use 1 to 128 letters, digits, '-', '_', '~' "
+            f"or '/', e.g. {job_variable_path('jr-1234')!r} (so the job ID must be one too)."
+        )
+    return {
+        "EmbeddedTmpl": (
+            f'{{{{ with nomadVar "{path}" }}}}'
+            f"{TOKEN_ENV}={{{{ .{TOKEN_VARIABLE_ITEM} }}}}"
+            "{{ end }}\n"
+        ),
+        "DestPath": _TOKEN_DEST,
+        "Envvars": True,
+        "ChangeMode": "noop",
+    }
+
+
+def build_worker_job(
+    *,
+    job_id: str,
+    spec: WorkerSpec,
+    count: int,
+    driver: str,
+    datacenters: Sequence[str],
+    node_pool: str | None,
+    namespace: str,
+    region: str | None,
+    priority: int,
+    python: str,
+    docker_image: str,
+    command_args: Sequence[str],
+    env: Mapping[str, str],
+    meta: Mapping[str, str],
+    kill_timeout_s: float = 10,
+    token_variable_path: str | None = None,
+) -> dict[str, Any]:
+    """The ``PUT /v1/jobs`` body for ``count`` workers of ``spec`` (mapping in the module doc).
+
+    ``command_args`` follow the interpreter (``["-m", "jupyter_remote.runtime",
+    ...]``); Nomad interpolates ``${NOMAD_ALLOC_ID}`` and the like in them.
+    Raises :class:`ConfigError` for an unknown driver, docker without an
+    image, a token in ``env`` or an out-of-range value.
+    """
+    if not job_id or any(c.isspace() or c == "\0" for c in job_id):
+        raise ConfigError(f"Bad Nomad job ID {job_id!r}: it must be non-empty, without spaces.")
+    if driver not in DRIVERS:
+        raise ConfigError(
+            f"Unknown Nomad task driver {driver!r}: set the Nomad backend's driver option "
+            f"to one of {', '.join(DRIVERS)}."
+        )
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ConfigError(f"Worker count must be an int >= 0, got {count!r}.")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
+        raise ConfigError(
+            f"Nomad job priority must be an int from 1 to 100, got {priority!r}; "
+            "fix the Nomad backend's priority option."
+        )
+    if not datacenters or not all(isinstance(dc, str) and dc for dc in datacenters):
+        raise ConfigError(
+            f"Nomad datacenters must be a non-empty list of names, got {datacenters!r}; "
+            "use ['*'] for every datacenter."
+        )
+    if not math.isfinite(kill_timeout_s) or kill_timeout_s < 0:
+        raise ConfigError(f"kill_timeout_s must be >= 0 seconds, got {kill_timeout_s!r}.")
+    task_env = _strings("env", {**spec.env, **env})
+    if TOKEN_ENV in task_env:
+        raise ConfigError(
+            f"{TOKEN_ENV} must not be in a Nomad job's env, where anyone who can read the "
+            "job sees it; write it to a Nomad Variable and pass token_variable_path."
+        )
+    if spec.gpu is not None:
+        task_env[GPU_FROM_NVIDIA_ENV] = "1"
+    elif driver == "raw_exec":
+        task_env = {"CUDA_VISIBLE_DEVICES": "", **task_env}
+
+    task: dict[str, Any] = {
+        "Name": TASK,
+        "Driver": driver,
+        "Config": _driver_config(driver, python, docker_image, list(command_args)),
+        "Env": task_env,
+        "Resources": task_resources(spec),
+        "KillSignal": "SIGTERM",
+        "KillTimeout": round(kill_timeout_s * _NS),
+    }
+    if token_variable_path is not None:
+        task["Templates"] = [_token_template(token_variable_path)]
+
+    group: dict[str, Any] = {
+        "Name": GROUP,
+        "Count": count,
+        "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+        "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
+        "Tasks": [task],
+    }
+    job: dict[str, Any] = {
+        "ID": job_id,
+        "Name": job_id,
+        "Type": "batch",
+        "Namespace": namespace,
+        "Datacenters": list(datacenters),
+        "Priority": priority,
+        "Meta": _strings("meta", meta),
+        "TaskGroups": [group],
+    }
+    if region is not None:
+        job["Region"] = region
+    if node_pool is not None:
+        job["NodePool"] = node_pool
+    return {"Job": job}
+
+
+def scale_payload(group: str, count: int, message: str) -> dict[str, Any]:
+    """The body of ``POST /v1/job/<job_id>/scale`` setting ``group``'s count.
+
+    >>> scale_payload("workers", 3, "2 inputs queued")
+    {'Count': 3, 'Target': {'Group': 'workers'}, 'Message': '2 inputs queued'}
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ConfigError(f"Worker count must be an int >= 0, got {count!r}.")
+    return {"Count": count, "Target": {"Group": group}, "Message": message}
