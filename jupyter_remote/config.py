@@ -11,6 +11,7 @@ The config file is TOML at ``$JUPYTER_REMOTE_CONFIG`` or
     function_max_bytes = 524288000 # JUPYTER_REMOTE_FUNCTION_MAX_BYTES
     tls_certfile = "/path/cert.pem" # JUPYTER_REMOTE_TLS_CERTFILE (with tls_keyfile: TLS on)
     tls_keyfile = "/path/key.pem"   # JUPYTER_REMOTE_TLS_KEYFILE
+    volumes_url = "s3://bucket/vols" # JUPYTER_REMOTE_VOLUMES_URL (default: a local directory)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Settings:
     tls_keyfile: str | None = None
     worker_start_timeout: float = 120.0
     max_worker_deaths: int = 3
+    volumes_url: str | None = None  # fsspec URL under which volumes live
 
 
 def config_path() -> Path:

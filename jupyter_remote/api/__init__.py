@@ -6,6 +6,7 @@ from ._cls import Cls, ClsInstance, enter, exit, method
 from ._function import Function
 from ._image import Image
 from ._secret import Secret
+from ._volume import Volume
 
 __all__ = [
     "App",
@@ -16,6 +17,7 @@ __all__ = [
     "Image",
     "LocalEntrypoint",
     "Secret",
+    "Volume",
     "enter",
     "exit",
     "method",

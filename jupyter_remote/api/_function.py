@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from ..backends import WorkerSpec
 from ..controller import CallState, Pool, Scaling, controller
 from ..controller._calls import Batch
-from ..exceptions import ConfigError
 from ..protocol import FunctionDef, Payload
+from ..runtime._mounts import MOUNTS_ENV, encode_mounts
 from ..state import secret_store
 from ._call import FunctionCall
 from ._image import Image
@@ -25,6 +25,7 @@ from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_input
 from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
 from ._secret import Secret
+from ._volume import Volume
 
 if TYPE_CHECKING:
     from ._app import App
@@ -171,10 +172,17 @@ class Function(Generic[P, R]):
 
     def _spec(self) -> tuple[WorkerSpec, Scaling]:
         o = self.options
+        env = dict(o.env)
         if o.volumes:
-            raise ConfigError(
-                f"{self.label}: volumes= is not supported by this version of jupyter_remote yet"
-            )
+            mounts = []
+            for path, volume in o.volumes.items():
+                if not isinstance(volume, Volume):
+                    raise TypeError(
+                        f"volumes={{{path!r}: ...}} takes jupyter_remote.Volume objects, not "
+                        f"{type(volume).__name__}; use Volume.from_name(name)"
+                    )
+                mounts.append(volume._mount_spec(path))
+            env[MOUNTS_ENV] = encode_mounts(mounts)  # names and paths only, never contents
         if o.image is not None and not isinstance(o.image, Image):
             raise TypeError(
                 f"image= takes a jupyter_remote.Image, not {type(o.image).__name__}; "
@@ -185,7 +193,7 @@ class Function(Generic[P, R]):
             o.cpu,
             o.memory,
             o.gpu,
-            dict(o.env),
+            env,
             controller().settings.python,
             image=o.image,
         )

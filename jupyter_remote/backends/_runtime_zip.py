@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import cloudpickle
+import fsspec
 
 import jupyter_remote
 
@@ -33,6 +34,7 @@ def build_runtime_archive() -> tuple[str, bytes]:
     with zipfile.ZipFile(buf, "w") as zf:
         _add_package(zf, Path(jupyter_remote.__file__).parent)
         _add_package(zf, Path(cloudpickle.__file__).parent)
+        _add_package(zf, Path(fsspec.__file__).parent)  # remote volumes on bare nodes
     data = buf.getvalue()
     return hashlib.sha256(data).hexdigest(), data
 

@@ -34,7 +34,6 @@ class WorkerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     python: str | None = None  # interpreter for the worker; default: the caller's
     image: Any = None  # api Image: an environment built (and cached) before workers start
-    mounts: tuple[Any, ...] = ()  # runtime._mounts.MountSpec: volumes at absolute paths
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
 from ._image import add_parser as add_image
 from ._run import add_parser as add_run
 from ._secret import add_parser as add_secret
+from ._volume import add_parser as add_volume
 
 __all__ = ["build_parser", "main"]
 
 # One entry per subcommand module; each registers its parser and sets ``handler``.
-_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_run, add_secret, add_image)
+_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_run, add_secret, add_image, add_volume)
 
 
 def build_parser() -> Parser:

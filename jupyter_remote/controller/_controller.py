@@ -17,13 +17,13 @@ import time
 from typing import Any
 
 from ..backends import Backend, ControllerAddress, WorkerExit, WorkerSpec, backend_class
+from ..backends._runtime_zip import build_runtime_archive
 from ..config import Settings, load_settings
 from ..exceptions import ConfigError, VersionMismatchError
 from ..protocol import Ping, new_token, python_version
 from ._calls import CallState
 from ._loop import LoopThread, loop_thread
 from ._pool import Pool, Scaling, WorkerState
-from ..backends._runtime_zip import build_runtime_archive
 from ._server import Connection
 
 __all__ = ["Controller", "controller"]

@@ -17,7 +17,7 @@ worker death re-sends the same payload with fewer offsets.
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ._serialization import Failure, Payload
 
@@ -50,7 +50,6 @@ class FunctionDef(NamedTuple):
     # Environment set before the function loads: resolved Secret values. They travel
     # only over this authenticated channel, never in a job spec, argv or log.
     env: tuple[tuple[str, str], ...] = ()
-    mounts: tuple[Any, ...] = ()  # volumes to mount first (runtime._mounts.MountSpec)
 
     def __repr__(self) -> str:
         keys = ", ".join(k for k, _ in self.env)

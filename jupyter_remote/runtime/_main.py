@@ -14,9 +14,12 @@ import sys
 
 from ..protocol import handshake, python_version
 from ._fetch import EXIT_REJECTED, authenticate, connect
+from ._mounts import MOUNTS_ENV, MountError, active_mounts, apply_mounts, decode_mounts
 from ._worker import Worker
 
 __all__ = ["main"]
+
+EXIT_MOUNT_FAILED = 4
 
 
 def _gpus_from_nomad() -> None:
@@ -26,6 +29,20 @@ def _gpus_from_nomad() -> None:
         and "NVIDIA_VISIBLE_DEVICES" in os.environ
     ):
         os.environ["CUDA_VISIBLE_DEVICES"] = os.environ["NVIDIA_VISIBLE_DEVICES"]
+
+
+def _mount_volumes() -> None:
+    """Mount the function's volumes first: a private mount namespace needs one thread."""
+    spec = os.environ.pop(MOUNTS_ENV, "")
+    if not spec:
+        return
+    try:
+        apply_mounts(decode_mounts(spec))
+    except MountError as exc:
+        print(f"jupyter_remote worker: {exc}", file=sys.stderr)
+        sys.exit(EXIT_MOUNT_FAILED)
+    for mount in active_mounts():
+        print(f"jupyter_remote worker: {mount.describe()}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_REJECTED)
     cafile = os.environ.pop("JUPYTER_REMOTE_TLS_CA", None)
     _gpus_from_nomad()
+    _mount_volumes()
     host, _, port = args.connect.rpartition(":")
     sock = connect(host.strip("[]"), int(port), args.connect_timeout, cafile)
     info = {

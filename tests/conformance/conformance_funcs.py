@@ -152,3 +152,13 @@ def six_version() -> tuple[str, str]:
     import six  # not installed in the caller's environment: only in the image
 
     return six.__version__, sys.prefix
+
+
+def write_and_commit(volume: Any, path: str, text: str) -> list[str]:
+    Path(path).write_text(text)
+    volume.commit()
+    return sorted(os.listdir(os.path.dirname(path)))
+
+
+def read_text(path: str) -> str:
+    return Path(path).read_text()

@@ -278,6 +278,25 @@ class BackendConformance:
         with pytest.raises(jr.ConfigError, match=r"'nope'.*jupyter-remote secret create"):
             f.remote("X")
 
+    # -- volumes -----------------------------------------------------------------------
+
+    def test_volume_written_by_one_call_is_read_by_another(
+        self, app: jr.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("JUPYTER_REMOTE_VOLUMES_URL", str(tmp_path / "volumes"))
+        vol = jr.Volume.from_name("datasets", create_if_missing=True)
+        mount = f"/jr-conformance-{os.getpid()}"  # an absolute path, as users write /data
+        try:
+            writer = app.function(volumes={mount: vol})(funcs.write_and_commit)
+            assert writer.remote(vol, f"{mount}/train.csv", "a,b\n1,2\n") == ["train.csv"]
+            reader = app.function(volumes={mount: vol})(funcs.read_text)
+            assert reader.remote(f"{mount}/train.csv") == "a,b\n1,2\n"
+            assert b"".join(vol.read_file("train.csv")) == b"a,b\n1,2\n"
+        finally:
+            app.stop()
+            if os.path.isdir(mount) and not os.listdir(mount):
+                os.rmdir(mount)  # the empty mount point a bind mount leaves on the host
+
     # -- scaling -----------------------------------------------------------------------
 
     def test_max_containers_bounds_the_pool(self, app: jr.App) -> None:
