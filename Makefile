@@ -32,6 +32,7 @@ test: lint typecheck unit
 bench: setup
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) tests/benchmarks/run.py
+	$(PY) tests/benchmarks/nomad_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
