@@ -25,6 +25,7 @@ from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_input
 from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
 from ._secret import Secret
+from ._shipping import ship_caller_modules
 from ._volume import Volume
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ class Function(Generic[P, R]):
             settings = controller().settings
             target = self._cls_target if self._cls_target is not None else self.raw_f
             kind = "class" if self._cls_target is not None else "function"
+            if self.app.backend_name != "local":
+                ship_caller_modules(self._cls_target[0] if self._cls_target else self.raw_f)
             fdef = function_def(target, kind, self.tag, settings)
             env = self._secret_env()
             if env:

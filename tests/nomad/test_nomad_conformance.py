@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cloudpickle
 import conformance_funcs as funcs
 import pytest
 from agent import DevAgent
@@ -27,11 +26,10 @@ pytestmark = pytest.mark.nomad
 
 @pytest.fixture(autouse=True)
 def _nomad_env(nomad_agent: DevAgent) -> Iterator[None]:
+    # Nodes cannot import the test's modules: the backend ships them by value by itself
+    # (api/_shipping.py), as it does for a user's own packages.
     os.environ["NOMAD_ADDR"] = nomad_agent.address
-    # Nodes cannot import the test's modules: their functions travel by value.
-    cloudpickle.register_pickle_by_value(funcs)
     yield
-    cloudpickle.unregister_pickle_by_value(funcs)
 
 
 class TestNomadBackend(BackendConformance):
@@ -90,8 +88,7 @@ class TestNomadBackend(BackendConformance):
 CALLER = """
 import os, sys, time
 sys.path.insert(0, {conf!r})
-import cloudpickle, conformance_funcs as funcs
-cloudpickle.register_pickle_by_value(funcs)
+import conformance_funcs as funcs
 import jupyter_remote as jr
 app = jr.App("orphan", backend="nomad")
 f = app.function(max_containers=2)(funcs.sleep_pid)
