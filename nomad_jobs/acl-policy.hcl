@@ -27,6 +27,14 @@ namespace "default" {
     path "nomad/jobs/*" {
       capabilities = ["write", "read", "list", "destroy"]
     }
+
+    # Secrets (`jupyter-remote secret`, secrets=[Secret.from_name(...)]): one
+    # Variable per secret, read by the caller's process. Workers never read
+    # them: the values travel over the controller's authenticated channel,
+    # so jobs need no policy for them.
+    path "jupyter_remote/secrets/*" {
+      capabilities = ["write", "read", "list", "destroy"]
+    }
   }
 }
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from .. import __version__
 from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
 from ._image import add_parser as add_image
+from ._nomad import add_parser as add_nomad
 from ._run import add_parser as add_run
 from ._secret import add_parser as add_secret
 from ._volume import add_parser as add_volume
@@ -16,7 +17,13 @@ from ._volume import add_parser as add_volume
 __all__ = ["build_parser", "main"]
 
 # One entry per subcommand module; each registers its parser and sets ``handler``.
-_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_run, add_secret, add_image, add_volume)
+_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_run,
+    add_secret,
+    add_image,
+    add_volume,
+    add_nomad,
+)
 
 
 def build_parser() -> Parser:

@@ -13,9 +13,11 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ..exceptions import ConfigError
+from ..backends import REGISTRY
+from ..config import load_settings
+from ..exceptions import BackendError, ConfigError
+from ..state import secret_store
 from ..state._secrets import (
-    LocalSecretStore,
     SecretStore,
     check_env_key,
     check_secret_name,
@@ -29,7 +31,8 @@ __all__ = ["add_parser", "create_secret", "delete_secret", "list_secrets"]
 _DESCRIPTION = """\
 Secrets are named sets of environment variables for the functions that use
 them: `@app.function(secrets=[jr.Secret.from_name("db")])`. Values are never
-printed.
+printed. They are kept where the backend's workers get them: a local file for
+the local backend, Nomad Variables (jupyter_remote/secrets/NAME) for Nomad.
 """
 _EPILOG = """\
 examples:
@@ -38,6 +41,7 @@ examples:
   jupyter-remote secret create db USER=root --force       replace an existing secret
   jupyter-remote secret list
   jupyter-remote secret delete db --yes
+  jupyter-remote secret --backend nomad list              the Nomad cluster's secrets
 """
 
 
@@ -67,6 +71,7 @@ def add_parser(subparsers: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=functools.partial(_show_help, parser))
+    _add_backend_option(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     create = commands.add_parser(
@@ -82,14 +87,30 @@ def add_parser(subparsers: Subparsers) -> None:
     create.add_argument("--from-dotenv", metavar="FILE", help="read variables from a .env file")
     create.add_argument("--force", action="store_true", help="replace the secret if it exists")
     create.set_defaults(handler=create_secret)
+    _add_backend_option(create)
 
     listing = commands.add_parser("list", help="list secrets: names, keys, update times")
     listing.set_defaults(handler=list_secrets)
+    _add_backend_option(listing)
 
     delete = commands.add_parser("delete", help="delete a secret")
     delete.add_argument("name", metavar="NAME", help="the secret's name")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=delete_secret)
+    _add_backend_option(delete)
+
+
+def _add_backend_option(parser: Parser) -> None:
+    # On `secret` and on each subcommand, so that `secret --backend nomad list` and
+    # `secret list --backend nomad` both work; SUPPRESS keeps a subcommand from
+    # overwriting the value given before it with a default.
+    parser.add_argument(
+        "--backend",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="the backend whose secrets to manage: "
+        f"{', '.join(sorted(REGISTRY))} (default: the configured backend)",
+    )
 
 
 def _show_help(parser: Parser, args: argparse.Namespace) -> int:
@@ -97,8 +118,17 @@ def _show_help(parser: Parser, args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
-def _store() -> SecretStore:
-    return LocalSecretStore()
+def _store(args: argparse.Namespace) -> SecretStore:
+    """The store of ``--backend``, else of the configured backend (``backend`` setting)."""
+    backend: str | None = getattr(args, "backend", None)
+    if backend is None:
+        try:
+            backend = load_settings().backend
+        except ConfigError as exc:
+            raise CliError(str(exc), EXIT_RUNTIME) from None
+    if backend not in REGISTRY:
+        raise CliError(f"unknown backend {backend!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    return secret_store(backend)
 
 
 def _name(args: argparse.Namespace) -> str:
@@ -111,7 +141,7 @@ def _name(args: argparse.Namespace) -> str:
 def _names(store: SecretStore) -> set[str]:
     try:
         return {info.name for info in store.list()}
-    except ConfigError as exc:
+    except (ConfigError, BackendError) as exc:
         raise CliError(str(exc), EXIT_RUNTIME) from None
 
 
@@ -154,13 +184,13 @@ def create_secret(args: argparse.Namespace) -> int:
     """``secret create NAME KEY=VALUE... [--from-dotenv FILE] [--force]``."""
     name = _name(args)
     values = _values(args, name)
-    store = _store()
+    store = _store(args)
     existed = name in _names(store)
     if existed and not args.force:
         raise CliError(f"secret {name!r} already exists; pass --force to replace it", EXIT_RUNTIME)
     try:
         store.put(name, values, overwrite=args.force)
-    except ConfigError as exc:
+    except (ConfigError, BackendError) as exc:
         raise CliError(str(exc), EXIT_RUNTIME) from None
     verb = "Replaced" if existed else "Created"
     print(f"{verb} secret {name!r} with keys: {', '.join(sorted(values))}")
@@ -170,8 +200,8 @@ def create_secret(args: argparse.Namespace) -> int:
 def list_secrets(args: argparse.Namespace) -> int:
     """``secret list``: a table of names, keys and update times."""
     try:
-        infos = _store().list()
-    except ConfigError as exc:
+        infos = _store(args).list()
+    except (ConfigError, BackendError) as exc:
         raise CliError(str(exc), EXIT_RUNTIME) from None
     if not infos:
         print("No secrets. Create one with `jupyter-remote secret create NAME KEY=VALUE`.")
@@ -197,7 +227,7 @@ def _confirm(name: str) -> bool:
 def delete_secret(args: argparse.Namespace) -> int:
     """``secret delete NAME [--yes]``: asks first on a terminal; needs --yes otherwise."""
     name = _name(args)
-    store = _store()
+    store = _store(args)
     if name not in _names(store):
         raise CliError(str(secret_not_found(name)), EXIT_RUNTIME)
     if not args.yes:
@@ -211,7 +241,7 @@ def delete_secret(args: argparse.Namespace) -> int:
             return EXIT_RUNTIME
     try:
         store.delete(name)
-    except ConfigError as exc:
+    except (ConfigError, BackendError) as exc:
         raise CliError(str(exc), EXIT_RUNTIME) from None
     print(f"Deleted secret {name!r}")
     return 0

@@ -46,7 +46,7 @@ __all__ = [
     "secret_not_found",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # no ".": Nomad Variable paths refuse it
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FILE_VERSION = 1
 

@@ -44,4 +44,5 @@ def register() -> None:
 
 
 def unregister() -> None:
+    REGISTRY.pop("bare-local", None)
     cloudpickle.unregister_pickle_by_value(conformance_funcs)

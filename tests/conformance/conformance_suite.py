@@ -255,12 +255,18 @@ class BackendConformance:
     # -- secrets -----------------------------------------------------------------------
 
     def test_secrets_become_environment_variables(
-        self, app: jr.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self,
+        app: jr.App,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest,
     ) -> None:
         monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-        from jupyter_remote.state import LocalSecretStore
+        from jupyter_remote.state import secret_store
 
-        LocalSecretStore().put("db", {"DB_PASSWORD": SENTINEL, "DB_USER": "ann"}, overwrite=True)
+        store = secret_store(self.backend)  # the local file, or Nomad Variables
+        store.put("db", {"DB_PASSWORD": SENTINEL, "DB_USER": "ann"}, overwrite=True)
+        request.addfinalizer(lambda: store.delete("db"))
         f = app.function(
             secrets=[jr.Secret.from_name("db"), jr.Secret.from_dict({"TOKEN": "t-1"})]
         )(funcs.read_env)

@@ -48,17 +48,17 @@ def store(config_home: Path) -> LocalSecretStore:
 
 def test_store_round_trip(store: LocalSecretStore) -> None:
     store.put("db", {"USER": "admin", "PASSWORD": SENTINEL}, overwrite=False)
-    store.put("api.v2", {"TOKEN": "t"}, overwrite=False)
+    store.put("api-v2", {"TOKEN": "t"}, overwrite=False)
     assert store.get("db") == {"USER": "admin", "PASSWORD": SENTINEL}
     infos = store.list()
     assert [(i.name, i.keys) for i in infos] == [
-        ("api.v2", ("TOKEN",)),
+        ("api-v2", ("TOKEN",)),
         ("db", ("PASSWORD", "USER")),
     ]
     assert all(i.updated_at.tzinfo is not None for i in infos)
     assert SENTINEL not in repr(infos)
     store.delete("db")
-    assert [i.name for i in store.list()] == ["api.v2"]
+    assert [i.name for i in store.list()] == ["api-v2"]
 
 
 def test_store_is_a_secret_store(store: LocalSecretStore) -> None:
@@ -175,7 +175,7 @@ def test_names_keys_and_values_are_validated(store: LocalSecretStore) -> None:
     with pytest.raises(ConfigError, match="needs at least one key"):
         store.put("db", {}, overwrite=False)
     assert store.list() == []
-    store.put("A-z_0.9", {"_x1": ""}, overwrite=False)
+    store.put("A-z_0-9", {"_x1": ""}, overwrite=False)
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
