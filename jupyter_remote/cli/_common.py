@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn, TypeAlias
 
-__all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "CliError", "Parser", "Subparsers"]
+__all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "CliError", "Parser", "Subparsers", "confirm"]
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -27,3 +28,9 @@ class Parser(argparse.ArgumentParser):
 
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def confirm(question: str) -> bool:
+    """Ask ``question [y/N]`` on stderr (the terminal even when stdout is piped)."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

@@ -13,10 +13,10 @@ import types
 
 from ..api._image import Image
 from ..backends._images import CachedImage, ImageBuilder
-from ..exceptions import JupyterRemoteError, RemoteError
+from ..exceptions import JupyterRemoteError
 from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
-from ._run import _print_user_error
-from ._target import UserImportError, import_target, split_target
+from ._run import import_user_target
+from ._target import split_target
 
 __all__ = ["add_parser"]
 
@@ -131,15 +131,9 @@ def _choose(where: str, images: dict[str, Image], name: str | None) -> tuple[str
 
 def build_image(args: argparse.Namespace) -> int:
     where, name = split_target(args.target)
-    try:
-        module = import_target(where)
-    except UserImportError as exc:
-        cause = exc.__cause__
-        assert cause is not None
-        if isinstance(cause, JupyterRemoteError) and not isinstance(cause, RemoteError):
-            raise CliError(f"importing {where} failed: {cause}", EXIT_RUNTIME) from cause
-        print(f"Error: importing {where} failed:", file=sys.stderr)
-        return _print_user_error(cause)
+    module = import_user_target(where)
+    if isinstance(module, int):
+        return module  # importing it raised: the traceback is printed
     shown, image = _choose(where, _images(module), name)
     try:
         built = ImageBuilder().ensure(image, lambda line: print(line, flush=True))

@@ -40,7 +40,7 @@ from ..backends.nomad._client import NomadClient, NomadError, NomadNotFoundError
 from ..backends.nomad._config import NomadConfig
 from ..backends.nomad._jobspec import TASK, job_variable_path
 from ..exceptions import ConfigError
-from ._common import EXIT_RUNTIME, CliError, Subparsers
+from ._common import EXIT_RUNTIME, CliError, Subparsers, confirm
 
 __all__ = ["add_parser", "gc_jobs", "job_logs", "list_jobs", "stop_job"]
 
@@ -586,14 +586,6 @@ def _find_orphans(nomad: NomadClient) -> tuple[list[_Orphan], list[str], list[st
     return orphans, stray, notes
 
 
-def _confirm(count: int) -> bool:
-    try:
-        answer = input(f"Stop and purge {count} job(s)? [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
 @_nomad_errors
 def gc_jobs(args: argparse.Namespace) -> int:
     """``gc [--dry-run] [--yes]``: collect the jobs whose controller is gone."""
@@ -618,7 +610,7 @@ def gc_jobs(args: argparse.Namespace) -> int:
                     "not collecting: stdin is not a terminal to confirm on; pass --yes to "
                     "collect without asking, or --dry-run to only list"
                 )
-            if not _confirm(len(orphans)):
+            if not confirm(f"Stop and purge {len(orphans)} job(s)?"):
                 print("Nothing collected.", file=sys.stderr)
                 return EXIT_RUNTIME
         for orphan in orphans:

@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import sys
 import traceback
+import types
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -98,14 +99,10 @@ def _call(target: Runnable, args: list[Any], kwargs: dict[str, Any]) -> None:
             print(value, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Import the target, parse its parameters, run it; return the exit code."""
-    backend: str | None = args.backend
-    if backend is not None and backend not in REGISTRY:
-        raise CliError(f"unknown backend {backend!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    where, name = split_target(args.target)
+def import_user_target(where: str) -> types.ModuleType | int:
+    """Import a command's script or module; if that raises, report it and return an exit code."""
     try:
-        module = import_target(where)
+        return import_target(where)
     except UserImportError as exc:
         cause = exc.__cause__
         assert cause is not None
@@ -113,6 +110,17 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"importing {where} failed: {cause}", EXIT_RUNTIME) from cause
         print(f"Error: importing {where} failed:", file=sys.stderr)
         return _print_user_error(cause)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import the target, parse its parameters, run it; return the exit code."""
+    backend: str | None = args.backend
+    if backend is not None and backend not in REGISTRY:
+        raise CliError(f"unknown backend {backend!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    where, name = split_target(args.target)
+    module = import_user_target(where)
+    if isinstance(module, int):
+        return module  # importing it raised: the traceback is printed
     target = select(where, module, name)
     shown = f"{where}::{target.name}"
     call_args, call_kwargs = parse_call(f"jupyter-remote run {shown}", target.raw_f, args.params)

@@ -24,7 +24,7 @@ from ..state._secrets import (
     read_dotenv,
     secret_not_found,
 )
-from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
+from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers, confirm
 
 __all__ = ["add_parser", "create_secret", "delete_secret", "list_secrets"]
 
@@ -216,14 +216,6 @@ def list_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm(name: str) -> bool:
-    try:
-        answer = input(f"Delete secret {name!r}? This cannot be undone. [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
 def delete_secret(args: argparse.Namespace) -> int:
     """``secret delete NAME [--yes]``: asks first on a terminal; needs --yes otherwise."""
     name = _name(args)
@@ -236,7 +228,7 @@ def delete_secret(args: argparse.Namespace) -> int:
                 f"not deleting secret {name!r}: stdin is not a terminal to confirm on; "
                 "pass --yes to delete without asking"
             )
-        if not _confirm(name):
+        if not confirm(f"Delete secret {name!r}? This cannot be undone."):
             print("Not deleted.", file=sys.stderr)
             return EXIT_RUNTIME
     try:

@@ -24,7 +24,7 @@ from ..state._volumes import (
     normalize_path,
     validate_name,
 )
-from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
+from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers, confirm
 
 __all__ = ["add_parser"]
 
@@ -282,17 +282,6 @@ def rm_volume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm(name: str) -> bool:
-    # The prompt goes to stderr, the terminal, even when stdout is piped.
-    print(
-        f"Delete volume {name!r} and every file in it? This cannot be undone. [y/N] ",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def delete_volume(args: argparse.Namespace) -> int:
     """``volume delete NAME [--yes]``: asks first on a terminal; needs --yes otherwise."""
     store = _store_for(args.name)
@@ -305,7 +294,7 @@ def delete_volume(args: argparse.Namespace) -> int:
                 f"not deleting volume {args.name!r}: stdin is not a terminal to confirm on; "
                 "pass --yes to delete without asking"
             )
-        if not _confirm(args.name):
+        if not confirm(f"Delete volume {args.name!r} and every file in it? This cannot be undone."):
             print("Not deleted.", file=sys.stderr)
             return EXIT_RUNTIME
     with _errors():

@@ -207,7 +207,7 @@ def test_ps_logs_and_gc_of_an_orphan(
 
     monkeypatch.setattr("sys.stdin", Terminal("n\n"))  # asks on a terminal
     code, out, err = cli("gc")
-    assert (code, err) == (1, "Nothing collected.\n")
+    assert (code, err) == (1, "Stop and purge 1 job(s)? [y/N] Nothing collected.\n")
     assert out.startswith(f"{job_id} (owner alice): its controller (pid ")
     monkeypatch.setattr("sys.stdin", Pipe(""))
 

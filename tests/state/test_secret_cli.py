@@ -157,7 +157,7 @@ def test_delete_asks_on_a_terminal(
     store.put("db", {"A": SENTINEL}, overwrite=False)
     monkeypatch.setattr("sys.stdin", Terminal(answer))
     code, out, err = cli(capsys, "delete", "db")
-    assert "Delete secret 'db'? This cannot be undone. [y/N] " in out
+    assert "Delete secret 'db'? This cannot be undone. [y/N] " in err
     assert [info.name for info in store.list()] == ([] if deleted else ["db"])
     assert code == (0 if deleted else 1)
     assert ("Not deleted." in err) is not deleted
