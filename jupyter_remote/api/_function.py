@@ -21,7 +21,7 @@ from ..state import secret_store
 from ._call import FunctionCall
 from ._image import Image
 from ._options import FunctionOptions
-from ._pickling import chunk_size_for, function_def, pickle_chunks, pickle_inputs
+from ._pickling import Inputs, chunk_size_for, function_def, pickle_chunks, pickle_inputs
 from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
 from ._secret import Secret
@@ -281,25 +281,22 @@ class Function(Generic[P, R]):
 
     def _inputs(
         self, iterables: tuple[Iterable[Any], ...], kwargs: dict[str, Any] | None, star: bool
-    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-        kw = dict(kwargs or {})
+    ) -> Inputs:
         if star:
             (iterable,) = iterables
-            return [(tuple(args), kw) for args in iterable]
+            return Inputs.from_rows(iterable, kwargs)
         if not iterables:
             raise TypeError(f"{self.tag}.map() needs at least one iterable of inputs")
-        return [(args, kw) for args in zip(*iterables, strict=False)]
+        return Inputs.from_columns(iterables, kwargs)
 
-    def _start_map(
-        self, inputs: list[tuple[tuple[Any, ...], dict[str, Any]]]
-    ) -> tuple[CallState, int]:
+    def _start_map(self, inputs: Inputs) -> tuple[CallState, int]:
         if self.is_generator:
             raise TypeError(f"{self.tag} is a generator function; .map() needs a plain function")
         self._definition()
         pool = self._get_pool()
-        size = chunk_size_for(len(inputs), pool.max_workers)
+        size = chunk_size_for(inputs.n, pool.max_workers)
         chunks = pickle_chunks(self.tag, inputs, size)
-        return self._new_call(pool, chunks, len(inputs), False, "map"), size
+        return self._new_call(pool, chunks, inputs.n, False, "map"), size
 
     def _reader(self, call: CallState, order: bool, return_exceptions: bool) -> MapReader:
         progress = make_progress(f"{self.tag}.map", call.n_inputs, controller().settings.progress)
@@ -372,11 +369,11 @@ class Function(Generic[P, R]):
         async for value in self._reader(call, order_outputs, return_exceptions):
             yield value
 
-    async def _amap_call(self, inputs: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> CallState:
+    async def _amap_call(self, inputs: Inputs) -> CallState:
         pool = await self._aget_pool()
-        size = chunk_size_for(len(inputs), pool.max_workers)
+        size = chunk_size_for(inputs.n, pool.max_workers)
         return await self._astart(
-            lambda: pickle_chunks(self.tag, inputs, size), len(inputs), kind="map"
+            lambda: pickle_chunks(self.tag, inputs, size), inputs.n, kind="map"
         )
 
     async def _for_each_aio(

@@ -15,7 +15,7 @@ import linecache
 import re
 import types
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 from ..config import Settings
@@ -23,6 +23,7 @@ from ..exceptions import RemoteError, RemoteTraceback, SerializationError
 from ..protocol import Failure, FunctionDef, Payload, dumps, loads
 
 __all__ = [
+    "Inputs",
     "describe_type",
     "function_def",
     "pickle_chunks",
@@ -144,29 +145,101 @@ def _argument_error(
     return SerializationError(f"{where}the arguments of {name}() cannot be pickled: {exc}")
 
 
+class Inputs:
+    """A call's inputs as they travel: positional arguments plus keyword arguments shared by all.
+
+    ``.map(f, xs, ys)`` keeps one list per positional argument (``data`` is a tuple
+    of columns); ``.starmap`` and ``.remote`` keep one tuple of positional arguments
+    per input (``data`` is a list of rows). A chunk pickles as ``(data[slice], kwargs)``,
+    the shape workers read (see ``protocol._messages``), so a map never builds an
+    ``(args, kwargs)`` pair per input.
+
+    >>> Inputs.from_columns(([1, 2, 3], "ab"), {"c": 0}).chunk(0, 2)
+    (([1, 2], ['a', 'b']), {'c': 0})
+    """
+
+    __slots__ = ("data", "kwargs", "n")
+
+    def __init__(
+        self, data: tuple[list[Any], ...] | list[tuple[Any, ...]], kwargs: dict[str, Any]
+    ) -> None:
+        self.data = data
+        self.kwargs = kwargs
+        self.n = (len(data[0]) if data else 0) if isinstance(data, tuple) else len(data)
+
+    @classmethod
+    def from_columns(
+        cls, iterables: tuple[Iterable[Any], ...], kwargs: dict[str, Any] | None = None
+    ) -> Inputs:
+        """Inputs of ``.map``: input ``i`` takes the ``i``-th item of each iterable (as ``zip``)."""
+        kw = dict(kwargs or {})
+        if len(iterables) == 1:
+            return cls((list(iterables[0]),), kw)
+        if all(isinstance(it, Sized) and not isinstance(it, Iterator) for it in iterables):
+            # Containers: reading each one whole has no side effect, and is much faster
+            # than zipping. Iterators are zipped, which stops at the shortest one.
+            columns = [list(it) for it in iterables]
+            n = min(len(c) for c in columns)
+            return cls(tuple(c if len(c) == n else c[:n] for c in columns), kw)
+        rows = list(zip(*iterables, strict=False))
+        if not rows:
+            return cls(tuple([] for _ in iterables), kw)
+        return cls(tuple(list(c) for c in zip(*rows, strict=True)), kw)
+
+    @classmethod
+    def from_rows(
+        cls, iterable: Iterable[Iterable[Any]], kwargs: dict[str, Any] | None = None
+    ) -> Inputs:
+        """Inputs of ``.starmap``: each item is the tuple of one input's positional arguments."""
+        return cls(list(map(tuple, iterable)), dict(kwargs or {}))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def chunk(self, start: int, stop: int) -> tuple[Any, dict[str, Any]]:
+        """What a worker receives for inputs ``start .. stop-1``."""
+        data = self.data
+        whole = start == 0 and stop >= self.n
+        if isinstance(data, tuple):
+            return (data if whole else tuple(c[start:stop] for c in data)), self.kwargs
+        return (data if whole else data[start:stop]), self.kwargs
+
+    def args(self, index: int) -> tuple[Any, ...]:
+        """The positional arguments of input ``index``."""
+        data = self.data
+        if isinstance(data, tuple):
+            return tuple(c[index] for c in data)
+        return data[index]
+
+
 def pickle_inputs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Payload:
+    """The payload of a single input (``.remote``, ``.spawn``): one row."""
     try:
-        return dumps([(args, kwargs)])
+        return dumps(([args], kwargs))
     except Exception as exc:
         raise _argument_error(name, args, kwargs, exc, "") from exc
 
 
-def pickle_chunks(
-    name: str, inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], chunk_size: int
-) -> list[tuple[int, Payload, int]]:
-    """Pickle inputs ``chunk_size`` at a time: ``[(first index, payload, count), ...]``."""
+def pickle_chunks(name: str, inputs: Inputs, chunk_size: int) -> list[tuple[int, Payload, int]]:
+    """Pickle inputs ``chunk_size`` at a time: ``[(first index, payload, count), ...]``.
+
+    When a chunk fails, its inputs are pickled one by one (only then) to name the
+    input and the argument at fault.
+    """
     chunks: list[tuple[int, Payload, int]] = []
-    items = list(inputs)
-    for first in range(0, len(items), chunk_size):
-        part = items[first : first + chunk_size]
+    n = inputs.n
+    for first in range(0, n, chunk_size):
+        stop = min(first + chunk_size, n)
         try:
-            chunks.append((first, dumps(part), len(part)))
+            chunks.append((first, dumps(inputs.chunk(first, stop)), stop - first))
         except Exception as exc:
-            for i, (a, kw) in enumerate(part):
+            kw = inputs.kwargs
+            for i in range(first, stop):
+                args = inputs.args(i)
                 try:
-                    dumps((a, kw))
+                    dumps((args, kw))
                 except Exception as inner:
-                    raise _argument_error(name, a, kw, inner, f"input {first + i}: ") from exc
+                    raise _argument_error(name, args, kw, inner, f"input {i}: ") from exc
             raise SerializationError(f"the inputs of {name}() cannot be pickled: {exc}") from exc
     return chunks
 

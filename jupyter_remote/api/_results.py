@@ -7,6 +7,7 @@ a stream of values in order or as completed (``.map``), and yielded values
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
@@ -41,7 +42,8 @@ class _Single:
     def feed(self, outcomes: list[Outcome]) -> None:
         for kind, a, b in outcomes:
             if kind == OK:
-                self.value = load_values(b, _what(self.call))[a[0][0]]
+                pos = 0 if type(a) is range else a[0][0]
+                self.value = load_values(b, _what(self.call))[pos]
                 self.done = True
             elif kind == ERR:
                 self.error = rebuild_exception(b, self.call.source_file)
@@ -90,7 +92,13 @@ async def await_result(call: CallState) -> Any:
 
 
 class MapReader:
-    """Outcomes of a map call as values, in input order or as completed."""
+    """Outcomes of a map call as values, in input order or as completed.
+
+    Results arrive a chunk at a time (the values of a run of consecutive inputs,
+    or of scattered ones after retries); in order, chunks that come early wait in
+    ``pending`` under their first index, and whole chunks are appended to the
+    output once the inputs before them are in.
+    """
 
     def __init__(
         self, call: CallState, order: bool, return_exceptions: bool, progress: Progress | None
@@ -100,33 +108,54 @@ class MapReader:
         self.return_exceptions = return_exceptions
         self.progress = progress
         self.next_index = 0
-        self.pending: dict[int, Any] = {}
+        self.pending: dict[int, list[Any]] = {}  # first index -> values of consecutive inputs
         self.ended = False
 
     def feed(self, outcomes: list[Outcome]) -> list[Any]:
-        ready: list[tuple[int, Any]] = []
+        out: list[Any] = []
+        order = self.order
         for kind, a, b in outcomes:
             if kind == OK:
                 values = load_values(b, _what(self.call))
-                ready.extend((index, values[pos]) for pos, index in a)
+                if type(a) is range:  # values of inputs a.start .. a.stop-1
+                    if not order:
+                        out += values
+                    elif a.start == self.next_index:
+                        out += values
+                        self.next_index = a.stop
+                    else:
+                        self.pending[a.start] = values
+                else:  # [(position in values, index), ...]
+                    for pos, index in a:
+                        self._ready(out, index, [values[pos]])
             elif kind == ERR:
                 exc = rebuild_exception(b, self.call.source_file)
                 if not self.return_exceptions:
                     cancel(self.call)
                     raise exc
-                ready.append((int(a), exc))
+                self._ready(out, int(a), [exc])
             elif kind == END:
                 self.ended = True
         if self.progress is not None:
             self.progress.update(self.call)
-        if not self.order:
-            return [v for _, v in ready]
-        self.pending.update(ready)
-        out = []
-        while self.next_index in self.pending:
-            out.append(self.pending.pop(self.next_index))
-            self.next_index += 1
+        pending = self.pending
+        if order and pending:
+            # Each input arrives exactly once, so a chunk that continues the output
+            # starts exactly at next_index.
+            while self.next_index in pending:
+                chunk = pending.pop(self.next_index)
+                out += chunk
+                self.next_index += len(chunk)
         return out
+
+    def _ready(self, out: list[Any], index: int, values: list[Any]) -> None:
+        if not self.order:
+            out += values
+        elif index == self.next_index:
+            out += values
+            self.next_index += 1
+        else:
+            self.pending[index] = values
 
     def finish(self) -> None:
         if self.progress is not None:
@@ -134,10 +163,17 @@ class MapReader:
         if self.call.cancelled and self.next_index < self.call.n_inputs and self.order:
             raise CallCancelledError(f"the map over {self.call.fdef.name}() was cancelled")
 
-    def __iter__(self) -> Generator[Any, None, None]:
+    def __iter__(self) -> Iterator[Any]:
+        """Values one by one, flattened in C from the lists ``chunks`` yields."""
+        return itertools.chain.from_iterable(self.chunks())
+
+    def chunks(self) -> Generator[list[Any], None, None]:
+        """Lists of values, as they become ready; leaving early cancels the call."""
         try:
             while not self.ended:
-                yield from self.feed(self.call.channel.take())
+                values = self.feed(self.call.channel.take())
+                if values:
+                    yield values
             self.finish()
         finally:
             if not self.call.finished:
@@ -163,10 +199,13 @@ class MapCall(Iterator[Any]):
 
     def __init__(self, reader: MapReader) -> None:
         self._reader = reader
-        self._it = iter(reader)
+        self._chunks = reader.chunks()
+        self._it = itertools.chain.from_iterable(self._chunks)
 
-    def __iter__(self) -> MapCall:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # The flattening iterator itself (shared state with ``next(self)``): ``list(f.map(xs))``
+        # and ``for`` loops then take each value without a Python call per value.
+        return self._it
 
     def __next__(self) -> Any:
         return next(self._it)
@@ -184,7 +223,7 @@ class MapCall(Iterator[Any]):
 
     def close(self) -> None:
         """Stop iterating; the remaining inputs are cancelled."""
-        self._it.close()
+        self._chunks.close()
 
 
 def iter_generator(call: CallState) -> Iterator[Any]:

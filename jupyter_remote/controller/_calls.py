@@ -39,6 +39,7 @@ __all__ = [
 
 # Outcome kinds pushed into a ResultChannel.
 OK, ERR, YIELD, END = "ok", "err", "yield", "end"
+# ("ok", range(lo, hi), payload)             results of inputs lo .. hi-1, one pickled list
 # ("ok", [(position, index), ...], payload)  results of several inputs, one pickled list
 # ("err", index, Failure)                    an input failed for good
 # ("yield", index, payload)                  one value yielded by a generator
@@ -193,9 +194,23 @@ class CallState:
 
     # -- outcomes -------------------------------------------------------------
 
-    def succeeded(self, batch: Batch, offsets: tuple[int, ...], values: Payload | None) -> None:
+    def succeeded(
+        self, batch: Batch, offsets: tuple[int, ...] | range, values: Payload | None
+    ) -> None:
         if self.finished or values is None:
             return
+        done = self.done
+        if type(offsets) is range and offsets.step == 1:
+            # A run of consecutive inputs (the usual case): mark them all at once, unless
+            # one already has its outcome (a duplicate after a requeue), then go item by item.
+            lo = batch.first + offsets.start
+            hi = batch.first + offsets.stop
+            if hi > lo and not done.count(1, lo, hi):
+                done[lo:hi] = b"\x01" * (hi - lo)
+                self.n_succeeded += hi - lo
+                self.channel.push((OK, range(lo, hi), values))
+                self._check_end()
+                return
         pairs = []
         for pos, off in enumerate(offsets):
             index = batch.first + off

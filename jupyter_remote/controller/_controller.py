@@ -159,6 +159,14 @@ class Controller:
     def register_worker(self, ws: WorkerState, pool: Pool) -> None:
         self._pending[ws.worker_id] = (ws, pool)
 
+    def image_for(self, worker_id: str) -> tuple[Any, WorkerState, Pool] | None:
+        """The Image of a worker that has not connected yet (its node builds it first)."""
+        entry = self._pending.get(worker_id)
+        if entry is None or entry[1].spec.image is None:
+            return None
+        ws, pool = entry
+        return pool.spec.image, ws, pool
+
     def accept(self, conn: Connection, info: dict[str, Any]) -> dict[str, Any]:
         """An authenticated worker said hello: attach it to its pool, or say why not."""
         entry = self._pending.pop(str(info.get("worker_id")), None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, WorkerExit, WorkerSpec
-from ..exceptions import JupyterRemoteError, WorkerStartError
+from ..exceptions import JupyterRemoteError, WorkerError, WorkerStartError
 from ..protocol import (
     Cancel,
     Event,
@@ -28,6 +28,7 @@ from ..protocol import (
     Shutdown,
     TimedOut,
     Yielded,
+    failure_from_exception,
     loads,
 )
 from ._calls import EventItem, OutputLine
@@ -158,6 +159,7 @@ class Pool:
                 batch.offsets,
                 call.timeout,
                 call.generator,
+                batch.size,
             )
         )
 
@@ -280,6 +282,11 @@ class Pool:
         if msg.done:
             del ws.inflight[msg.batch_id]
             call.inflight -= batch.sent
+            missing = batch.pending()
+            if missing and not call.finished:  # a worker bug must not leave a call hanging
+                error = WorkerError(f"{call.fdef.name}: the worker ended a batch without a result")
+                for index in missing:
+                    call.attempt_failed(batch, index, failure_from_exception(error))
             if not ws.inflight:
                 ws.idle_since = time.monotonic()
             self.pump()

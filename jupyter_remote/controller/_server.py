@@ -3,15 +3,28 @@
 ``Connection`` is an ``asyncio.BufferedProtocol``: the kernel writes received
 bytes straight into the frame decoder's memory (see ``protocol._framing``), so
 a 100 MB result is received without intermediate copies.
+
+Two kinds of connection come from a bootstrap on a bare node rather than from
+a worker (see ``runtime._fetch``): ``fetch_runtime`` gets the runtime zip;
+``fetch_image`` gets the worker's Image (layers and local files), and then
+stays open while the node builds it, sending JSON lines that are echoed to
+the caller's stderr as ``[image] ...``; a failed build fails the worker's
+start with the installer's output (:class:`ImageBuildError`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import platform
 import socket
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
+from ..backends._images import pack_image, uv_binary
+from ..exceptions import ConfigError, ImageBuildError, JupyterRemoteError
 from ..protocol import FrameDecoder, FrameError, encode_frame, handshake
 
 if TYPE_CHECKING:
@@ -24,6 +37,33 @@ log = logging.getLogger("jupyter_remote")
 
 HANDSHAKE_TIMEOUT = 10.0
 _HEAD = handshake.NONCE + handshake.PROOF + 4
+_MAX_BUILD_LINE = 1 << 20
+
+
+def _image_reply(image: Any, info: dict[str, Any]) -> tuple[dict[str, Any], bytes, bytes]:
+    """The status, packed image and (maybe) our uv binary for a node that asks for ``image``.
+
+    Runs in a thread: it hashes and reads the image's local files.
+    """
+    key = image.key
+    build = not (info.get("have") and info.get("fetch_image") == key)  # files changed: rebuild
+    payload = pack_image(image.layers, files=build)
+    uv = b""
+    same_platform = info.get("platform") == sys.platform and info.get("machine") == (
+        platform.machine()
+    )
+    if build and info.get("need_uv") and same_platform:
+        binary = uv_binary()
+        if binary is not None:
+            uv = binary.read_bytes()  # the node checks that it runs there before using it
+    status = {
+        "ok": True,
+        "key": key,
+        "build": build,
+        "image_size": len(payload),
+        "uv_size": len(uv),
+    }
+    return status, payload, uv
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -38,6 +78,9 @@ class Connection(asyncio.BufferedProtocol):
         self._hs_buf = bytearray(4096)
         self._decoder: FrameDecoder | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._build: tuple[WorkerState, Pool] | None = None  # a node building its image
+        self._lines = bytearray()
+        self._alive: asyncio.TimerHandle | None = None
 
     # -- asyncio protocol -----------------------------------------------------------
 
@@ -55,10 +98,15 @@ class Connection(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._decoder is not None:
             return self._decoder.get_buffer()
+        if self._build is not None:
+            return memoryview(self._hs_buf)
         return memoryview(self._hs_buf)[: self._need - len(self._hs)]
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._decoder is None:
+            if self._build is not None:
+                self._build_output(self._hs_buf[:nbytes])
+                return
             self._hs += self._hs_buf[:nbytes]
             self._handshake_step()
             return
@@ -77,6 +125,8 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._alive is not None:
+            self._alive.cancel()
         if self.worker is not None and self.pool is not None and self.worker.conn is self:
             self.pool.disconnected(self.worker)
 
@@ -101,6 +151,9 @@ class Connection(asyncio.BufferedProtocol):
         assert self.transport is not None
         if info.get("fetch_runtime"):
             self._send_runtime(worker_nonce, info)
+            return
+        if info.get("fetch_image"):
+            self._serve_image(worker_nonce, info)
             return
         status = self.controller.accept(self, info)
         self.transport.write(
@@ -130,6 +183,90 @@ class Connection(asyncio.BufferedProtocol):
         if send:
             self.transport.write(data)
         self.transport.close()  # after the buffered bytes are flushed
+
+    # -- images built on the node -------------------------------------------------------
+
+    def _reply(self, worker_nonce: bytes, status: dict[str, Any]) -> None:
+        assert self.transport is not None
+        token = self.controller.address.token
+        self.transport.write(handshake.controller_reply(token, self._nonce, worker_nonce, status))
+
+    def _serve_image(self, worker_nonce: bytes, info: dict[str, Any]) -> None:
+        """A bootstrap asks for its worker's image: send it, then relay the node's build log."""
+        assert self.transport is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        found = self.controller.image_for(str(info.get("worker_id")))
+        if found is None:
+            self._reply(
+                worker_nonce, {"ok": False, "error": "no such starting worker with an image"}
+            )
+            self.transport.close()
+            return
+        image, ws, pool = found
+        self._build = (ws, pool)
+        self._keep_starting()
+        task = self._send_image(worker_nonce, info, image)
+        asyncio.get_running_loop().create_task(task)
+
+    async def _send_image(self, worker_nonce: bytes, info: dict[str, Any], image: Any) -> None:
+        assert self._build is not None
+        try:
+            status, payload, uv = await asyncio.to_thread(_image_reply, image, info)
+        except Exception as exc:  # a local file vanished, or a bug of ours: say so, not hang
+            error = (
+                exc
+                if isinstance(exc, JupyterRemoteError)
+                else ImageBuildError(f"cannot send the image of {self._build[1].label}: {exc}")
+            )
+            if self.transport is not None and not self.transport.is_closing():
+                self._reply(worker_nonce, {"ok": False, "error": str(error)})
+            self.close()
+            self._image_failed(error)
+            return
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._reply(worker_nonce, status)
+        self.transport.write(payload)
+        if uv:
+            self.transport.write(uv)
+
+    def _keep_starting(self) -> None:
+        """While its node builds the image, the worker's start timeout does not run out."""
+        if self._build is None or self.transport is None or self.transport.is_closing():
+            return
+        self._build[0].started_at = time.monotonic()
+        self._alive = asyncio.get_running_loop().call_later(1.0, self._keep_starting)
+
+    def _build_output(self, data: bytes | bytearray) -> None:
+        self._lines += data
+        *lines, rest = self._lines.split(b"\n")
+        self._lines = bytearray(rest)
+        if len(self._lines) > _MAX_BUILD_LINE:
+            self.close()
+        for raw in lines:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if "line" in msg:
+                print(f"[image] {msg['line']}", file=sys.stderr, flush=True)
+            elif "error" in msg:
+                text = str(msg["error"])
+                error: JupyterRemoteError = (
+                    ConfigError(text)
+                    if msg.get("kind") == "config"
+                    else ImageBuildError(text, str(msg.get("key", "")), str(msg.get("output", "")))
+                )
+                self._image_failed(error)
+
+    def _image_failed(self, error: JupyterRemoteError) -> None:
+        if self._build is not None:
+            ws, pool = self._build
+            if ws.state == "starting":
+                pool.start_failed(ws, error)
 
     # -- sending ---------------------------------------------------------------------
 

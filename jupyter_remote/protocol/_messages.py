@@ -8,10 +8,14 @@ Controller → worker: ``RunBatch``, ``Cancel``, ``Ping``, ``Shutdown``.
 Worker → controller: ``Results``, ``Yielded``, ``Output``, ``Event``, ``TimedOut``,
 ``Heartbeat``.
 
-A batch is a slice of one call's inputs: ``args`` is a payload of a list of
-``(args, kwargs)`` pairs for inputs ``first .. first+len-1``; ``offsets``
-selects which of them to run (``None``: all), so a retry or a requeue after a
-worker death re-sends the same payload with fewer offsets.
+A batch is a slice of one call's inputs ``first .. first+n-1``: ``args`` is a
+payload of ``(data, kwargs)``, ``kwargs`` shared by every input and ``data``
+either a tuple of columns (``.map``: input ``first+i`` is
+``f(*(column[i] for column in data), **kwargs)``) or a list of rows
+(``.starmap``, ``.remote``: ``f(*data[i], **kwargs)``). ``offsets`` selects
+which of them to run (``None``: all), so a retry or a requeue after a worker
+death re-sends the same payload with fewer offsets. ``Results.offsets`` is a
+``range`` when several inputs that succeeded are consecutive.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class RunBatch(NamedTuple):
     offsets: tuple[int, ...] | None
     timeout: float | None
     generator: bool
+    size: int = 0  # inputs in ``args``: all of them fail if the payload cannot be loaded
 
 
 class Cancel(NamedTuple):
@@ -85,7 +90,7 @@ class Results(NamedTuple):
     """Outcomes of some inputs of a batch; ``done`` marks the batch's last message."""
 
     batch_id: int
-    offsets: tuple[int, ...]  # offsets that succeeded, in the order of values
+    offsets: tuple[int, ...] | range  # offsets that succeeded, in the order of values
     values: Payload | None  # a pickled list of their results
     failures: tuple[tuple[int, Failure], ...]
     cancelled: tuple[int, ...]

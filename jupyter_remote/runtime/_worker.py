@@ -7,14 +7,16 @@ Threads:
 - the **reader** receives frames; it queues batches for the main thread,
   handles ``Cancel`` (raising ``KeyboardInterrupt`` in the running input) and
   exits the process when the controller goes away (the dead-man switch);
-- the **watchdog** flushes captured output, sends heartbeats and enforces
+- the **watchdog** flushes captured output, sends heartbeats, enforces
   per-input timeouts by reporting the input and exiting (the controller
-  replaces the worker).
+  replaces the worker), and tells the main thread when a slow batch's
+  partial results are due. The main thread's loop over inputs reads no clock.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import queue
 import signal
@@ -22,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..protocol import (
@@ -98,6 +100,33 @@ def _marked(obj: Any, mark: str) -> list[Callable[[], Any]]:
     return hooks
 
 
+def _count(data: Any) -> int:
+    """How many inputs a batch's ``data`` holds (columns: their length; rows: their number)."""
+    if isinstance(data, tuple):
+        return len(data[0]) if data else 0
+    return len(data)
+
+
+def increasing(offsets: Sequence[int]) -> Sequence[int]:
+    """A batch's offsets in increasing order, each once (as the controller sends them)."""
+    if all(a < b for a, b in itertools.pairwise(offsets)):
+        return offsets
+    return sorted(set(offsets))
+
+
+def compact_offsets(offsets: Sequence[int]) -> tuple[int, ...] | range:
+    """Increasing ``offsets`` as a ``range`` when there are several consecutive ones.
+
+    Each offset appears once, so a look at both ends suffices. The controller
+    marks the inputs of a range done in one step; a single offset stays a tuple,
+    which is quicker to encode and decode (the ``.remote`` round trip).
+    """
+    n = len(offsets)
+    if n > 1 and offsets[-1] - offsets[0] == n - 1:
+        return range(offsets[0], offsets[0] + n)
+    return tuple(offsets)
+
+
 _current: Worker | None = None
 
 
@@ -125,11 +154,13 @@ class Worker:
         self._defs: dict[str, _Loaded] = {}
         self._cancelled: set[int] = set()
         self._last_rx = time.monotonic()
-        # The input now running, read by the reader and the watchdog.
-        self._running: tuple[int, int, int] | None = None  # (batch_id, call_id, offset)
-        self._deadline: float | None = None
-        self._started = 0.0
+        # The batch now running, read by the reader and the watchdog; the input running is
+        # the one ``output.tag`` names (a new tuple per input), while ``_interruptible``.
+        self._running: RunBatch | None = None
         self._interruptible = False
+        # Set by the watchdog when the running batch has results to report (partial results).
+        self._results_due = False
+        self._results_at = 0.0
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -196,15 +227,28 @@ class Worker:
 
     def _watchdog(self) -> None:
         last_beat = time.monotonic()
+        # The input seen running (its output tag: the same object while it runs) and since
+        # when: the main thread reads no clock per input, so timeouts are enforced from here,
+        # at most one period late.
+        seen: tuple[int, int] | None = None
+        seen_at = 0.0
         while True:
             time.sleep(OUTPUT_EVERY)
             now = time.monotonic()
             try:
-                deadline, running = self._deadline, self._running
-                if deadline is not None and running is not None and now > deadline:
-                    self.flush_output()
-                    self.send(TimedOut(running[0], running[2], now - self._started))
-                    self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
+                running = self._running
+                if running is not None and running.timeout and self._interruptible:
+                    tag = self.output.tag
+                    if tag is not seen:
+                        seen, seen_at = tag, now
+                    elif now - seen_at > running.timeout:
+                        self.flush_output()
+                        self.send(TimedOut(running.batch_id, tag[1] - running.first, now - seen_at))
+                        self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
+                else:
+                    seen = None
+                if running is not None and now - self._results_at > PARTIAL_RESULTS_EVERY:
+                    self._results_due = True
                 self.flush_output()
                 if now - last_beat > HEARTBEAT_EVERY:
                     self.send(Heartbeat())
@@ -240,68 +284,76 @@ class Worker:
     def _run_batch(self, batch: RunBatch) -> None:
         if batch.function is not None and batch.function.hash not in self._defs:
             self._defs[batch.function.hash] = _Loaded(batch.function)
-        items: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        offsets = batch.offsets
-        target: Callable[..., Any] | None = None
+        data: Any = []
+        kwargs: dict[str, Any] = {}
+        target: Callable[..., Any]
         try:
             loaded = self._defs[batch.function_hash]
-            items = loads(batch.args)
+            data, kwargs = loads(batch.args)
             target = loaded.target(batch.method)
         except BaseException as exc:
             # Loading the function, the arguments or running @enter failed: every input fails.
             fail = failure_from_exception(exc)
-            offs = offsets if offsets is not None else tuple(range(max(len(items), 1)))
+            every = batch.size or max(_count(data), 1)
+            offs = batch.offsets if batch.offsets is not None else range(every)
             self.flush_output()
             self.send(Results(batch.batch_id, (), None, tuple((o, fail) for o in offs), (), True))
             return
-        if offsets is None:
-            offsets = tuple(range(len(items)))
-        ok: list[int] = []
+        columns = isinstance(data, tuple)  # a tuple of columns (map), or a list of rows
+        offsets = range(_count(data)) if batch.offsets is None else increasing(batch.offsets)
+        # The common map of one argument calls ``target(column[off])``, nothing more.
+        fast = columns and len(data) == 1 and not kwargs and not batch.generator
+        column = data[0] if fast else ()
+        call_id = batch.call_id
+        first = batch.first
+        output = self.output
+        cancelled_calls = self._cancelled
         values: list[Any] = []
         failures: list[tuple[int, Failure]] = []
         cancelled: list[int] = []
-        last_flush = time.monotonic()
-        call_id = batch.call_id
-        for off in offsets:
-            if call_id in self._cancelled:
+        start = 0  # position in offsets of the first input not reported yet
+        self._results_due = False
+        self._results_at = time.monotonic()
+        self._running = batch
+        for pos, off in enumerate(offsets):
+            if call_id in cancelled_calls:
                 cancelled.append(off)
                 continue
-            args, kwargs = items[off]
-            self.output.tag = (call_id, batch.first + off)
-            self._running = (batch.batch_id, call_id, off)
-            self._started = time.monotonic()
-            self._deadline = self._started + batch.timeout if batch.timeout else None
+            output.tag = (call_id, first + off)
             try:
                 self._interruptible = True
                 try:
-                    if batch.generator:
+                    if fast:
+                        value = target(column[off])
+                    elif batch.generator:
+                        args = tuple(c[off] for c in data) if columns else data[off]
                         self._run_generator(batch, off, target, args, kwargs)
                         value = None
+                    elif columns:
+                        value = target(*[c[off] for c in data], **kwargs)
                     else:
-                        value = target(*args, **kwargs)
+                        value = target(*data[off], **kwargs)
                 finally:
                     self._interruptible = False
-                    self._deadline = None
             except KeyboardInterrupt as exc:
-                if call_id in self._cancelled:
+                if call_id in cancelled_calls:
                     cancelled.append(off)
                 else:
                     failures.append((off, failure_from_exception(exc, skip_frames=2)))
             except BaseException as exc:
                 failures.append((off, failure_from_exception(exc, skip_frames=2)))
             else:
-                ok.append(off)
                 values.append(value)
-            now = time.monotonic()
-            if now - last_flush > PARTIAL_RESULTS_EVERY:
-                self._send_results(batch.batch_id, ok, values, failures, cancelled, done=False)
-                ok, values, failures, cancelled = [], [], [], []
-                last_flush = now
+            if self._results_due:
+                ran = offsets[start : pos + 1]
+                self._send_results(batch.batch_id, ran, values, failures, cancelled)
+                values, failures, cancelled = [], [], []
+                start = pos + 1
         self._running = None
         # Late output (a subprocess's last lines) still belongs to the batch's last input.
         if self._fds is not None:
             self._fds.settle()
-        self._send_results(batch.batch_id, ok, values, failures, cancelled, done=True)
+        self._send_results(batch.batch_id, offsets[start:], values, failures, cancelled, done=True)
 
     def _run_generator(
         self,
@@ -321,22 +373,31 @@ class Worker:
     def _send_results(
         self,
         batch_id: int,
-        ok: list[int],
+        ran: Sequence[int],
         values: list[Any],
         failures: list[tuple[int, Failure]],
         cancelled: list[int],
         *,
-        done: bool,
+        done: bool = False,
     ) -> None:
+        """Report the inputs at offsets ``ran``: ``values`` for those not failed or cancelled."""
+        ok: Sequence[int] = ran
+        if failures or cancelled:
+            bad = {off for off, _ in failures}
+            bad.update(cancelled)
+            ok = [off for off in ran if off not in bad]
         payload = None
-        if ok:
+        if values:
             try:
                 payload = dumps(values)
             except Exception:
-                ok, values = self._drop_unpicklable(ok, values, failures)
+                ok, values = self._drop_unpicklable(list(ok), values, failures)
                 payload = dumps(values) if ok else None
+        offsets = compact_offsets(ok) if payload is not None else ()
         self.flush_output()
-        self.send(Results(batch_id, tuple(ok), payload, tuple(failures), tuple(cancelled), done))
+        self.send(Results(batch_id, offsets, payload, tuple(failures), tuple(cancelled), done))
+        self._results_at = time.monotonic()
+        self._results_due = False
 
     @staticmethod
     def _drop_unpicklable(

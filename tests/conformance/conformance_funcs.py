@@ -162,3 +162,14 @@ def write_and_commit(volume: Any, path: str, text: str) -> list[str]:
 
 def read_text(path: str) -> str:
     return Path(path).read_text()
+
+
+def _explode() -> None:
+    raise RuntimeError("this argument cannot be rebuilt on the worker")
+
+
+class FailsToLoad:
+    """Pickles fine in the caller, fails to unpickle on the worker."""
+
+    def __reduce__(self) -> Any:
+        return (_explode, ())

@@ -198,6 +198,15 @@ class BackendConformance:
         with pytest.raises(jr.SerializationError, match=r"input 2: argument 0"):
             list(f.map([1, 2, lock]))
 
+    def test_inputs_that_fail_to_load_fail_their_batch_without_hanging(self, app: jr.App) -> None:
+        f = app.function(max_containers=1)(funcs.identity)
+        inputs: list[Any] = list(range(100))
+        inputs[50] = funcs.FailsToLoad()
+        out = list(f.map(inputs, return_exceptions=True))
+        failed = [i for i, v in enumerate(out) if isinstance(v, RuntimeError)]
+        assert 50 in failed and len(failed) < 10  # only the batch that held it
+        assert all(out[i] == i for i in range(100) if i not in failed)
+
     def test_unpicklable_result_is_an_error_naming_its_type(self, app: jr.App) -> None:
         f = app.function()(funcs.make_lock)
         with pytest.raises(jr.SerializationError, match=r"_thread\.lock"):

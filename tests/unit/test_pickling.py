@@ -9,6 +9,7 @@ import pytest
 
 from jupyter_remote import RemoteError, SerializationError
 from jupyter_remote.api._pickling import (
+    Inputs,
     chunk_size_for,
     describe_type,
     function_def,
@@ -170,7 +171,7 @@ def test_describe_type() -> None:
 
 def test_pickle_inputs_round_trip() -> None:
     payload = pickle_inputs("f", (1, "a"), {"k": [1, 2]})
-    assert loads(payload) == [((1, "a"), {"k": [1, 2]})]
+    assert loads(payload) == ([(1, "a")], {"k": [1, 2]})  # one row, shared keyword arguments
 
 
 def test_pickle_inputs_names_the_argument_position() -> None:
@@ -189,25 +190,43 @@ def test_pickle_inputs_names_the_keyword() -> None:
 
 
 def test_pickle_chunks_splits_inputs() -> None:
-    inputs = [((i,), {"k": i}) for i in range(5)]
+    inputs = Inputs.from_columns((range(5), "abcde"), {"k": 1})
     chunks = pickle_chunks("f", inputs, 2)
     assert [(first, count) for first, _, count in chunks] == [(0, 2), (2, 2), (4, 1)]
-    assert [loads(p) for _, p, _ in chunks] == [inputs[0:2], inputs[2:4], inputs[4:5]]
-    assert pickle_chunks("f", [], 3) == []
+    assert [loads(p) for _, p, _ in chunks] == [
+        (([0, 1], ["a", "b"]), {"k": 1}),
+        (([2, 3], ["c", "d"]), {"k": 1}),
+        (([4], ["e"]), {"k": 1}),
+    ]
+    assert pickle_chunks("f", Inputs.from_columns(([],)), 3) == []
+
+
+def test_pickle_chunks_of_rows() -> None:
+    inputs = Inputs.from_rows([(1, 2), [3], ()], {"c": 0})
+    chunks = pickle_chunks("f", inputs, 2)
+    assert [loads(p) for _, p, _ in chunks] == [([(1, 2), (3,)], {"c": 0}), ([()], {"c": 0})]
 
 
 def test_pickle_chunks_names_the_input_index_and_argument() -> None:
-    inputs: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((i,), {}) for i in range(6)]
-    inputs[5] = ((5,), {"handle": threading.Lock()})
+    inputs = Inputs.from_columns((range(6), [None] * 5 + [threading.Lock()]))
     with pytest.raises(SerializationError) as info:
         pickle_chunks("process", inputs, 2)
     assert str(info.value).startswith(
-        "input 5: argument 'handle' of process() (type _thread.lock) cannot be pickled"
+        "input 5: argument 1 of process() (type _thread.lock) cannot be pickled"
     )
 
 
-def test_pickle_chunks_names_a_positional_argument() -> None:
-    inputs = [((i, threading.Lock() if i == 3 else None), {}) for i in range(4)]
+def test_pickle_chunks_names_a_shared_keyword_argument() -> None:
+    inputs = Inputs.from_columns((range(3),), {"handle": threading.Lock()})
+    with pytest.raises(SerializationError) as info:
+        pickle_chunks("process", inputs, 2)
+    assert str(info.value).startswith(
+        "input 0: argument 'handle' of process() (type _thread.lock) cannot be pickled"
+    )
+
+
+def test_pickle_chunks_names_a_positional_argument_of_a_row() -> None:
+    inputs = Inputs.from_rows([(i, threading.Lock() if i == 3 else None) for i in range(4)])
     with pytest.raises(SerializationError, match=r"^input 3: argument 1 of g\(\)"):
         pickle_chunks("g", inputs, 10)
 
