@@ -15,7 +15,8 @@ import jupyter_remote as jr
 def test_unknown_backend_names_the_known_ones() -> None:
     app = jr.App("nowhere", backend="kubernetes")
     f = app.function()(len)
-    with pytest.raises(jr.ConfigError, match="unknown backend 'kubernetes'; choose one of local, nomad"):
+    known = "unknown backend 'kubernetes'; choose one of local, nomad"
+    with pytest.raises(jr.ConfigError, match=known):
         f.remote([1])
     with pytest.raises(jr.ConfigError, match="unknown backend 'slurm'"), app.run(backend="slurm"):
         pass

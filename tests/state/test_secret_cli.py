@@ -156,7 +156,7 @@ def test_delete_asks_on_a_terminal(
 ) -> None:
     store.put("db", {"A": SENTINEL}, overwrite=False)
     monkeypatch.setattr("sys.stdin", Terminal(answer))
-    code, out, err = cli(capsys, "delete", "db")
+    code, _, err = cli(capsys, "delete", "db")
     assert "Delete secret 'db'? This cannot be undone. [y/N] " in err
     assert [info.name for info in store.list()] == ([] if deleted else ["db"])
     assert code == (0 if deleted else 1)
