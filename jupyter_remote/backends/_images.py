@@ -25,6 +25,14 @@ Builds happen in place under the key's lock, ``.complete`` last (atomically,
 by rename). Building at the final path rather than renaming a temp directory
 keeps absolute paths that ``run_commands`` or installers write valid.
 
+On a Nomad node the bootstrap (``runtime._fetch``) builds the same way, into
+the node's cache: the controller sends the layers with :func:`pack_image`
+(the files ``add_local_*`` names travel inside it) and the node rebuilds them
+with :func:`unpack_image`; the key is the same on both sides because local
+files count by content, not by path. Under the docker driver an
+``Image.from_registry`` base is the container itself: the venv is built on
+the container's Python and sees its packages (``ImageBuilder(container=True)``).
+
 What the local backend cannot do, it says so before building anything:
 ``from_registry`` needs the docker driver on Nomad; ``apt_install`` needs
 root (it runs ``apt-get`` on this machine) or the docker driver. Remote paths
@@ -42,13 +50,16 @@ import dataclasses
 import fcntl
 import hashlib
 import importlib.util
+import io
 import json
 import os
+import pickle
 import shlex
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +90,9 @@ __all__ = [
     "describe_layers",
     "find_uv",
     "image_key",
+    "pack_image",
+    "unpack_image",
+    "uv_binary",
 ]
 
 KEY_FORMAT = 1  # bump when the canonical JSON changes shape: every key changes with it
@@ -340,6 +354,90 @@ def find_uv() -> list[str]:
     )
 
 
+def uv_binary() -> Path | None:
+    """The uv executable as one file (what a node of this platform can run), if there is one."""
+    try:
+        command = find_uv()
+    except ConfigError:
+        return None
+    return Path(command[0]) if len(command) == 1 else None
+
+
+# -- shipping an image to a node ---------------------------------------------------------------
+
+_LAYERS_MEMBER = "layers.pickle"
+
+
+def _local_paths(layer: Layer) -> tuple[str, ...]:
+    if isinstance(layer, LocalPythonSource):
+        return layer.paths
+    if isinstance(layer, LocalDir | LocalFile):
+        return (layer.local,)
+    return ()
+
+
+def _with_paths(layer: Layer, paths: Sequence[str]) -> Layer:
+    if isinstance(layer, LocalPythonSource):
+        return dataclasses.replace(layer, paths=tuple(paths))
+    if isinstance(layer, LocalDir | LocalFile):
+        return dataclasses.replace(layer, local=paths[0])
+    return layer
+
+
+def pack_image(layers: Sequence[Layer], *, files: bool = True) -> bytes:
+    """The layers as one tar for a node: pickled, with ``add_local_*`` paths made relative.
+
+    With ``files``, the files and directories those layers name travel in the tar
+    (``files/<layer>/<path>``, walked as the key hashes them: links followed, bytecode
+    left out), so the node hashes them to the same key. Without, the node must already
+    have the image built (it only needs the layers for the image's env and workdir).
+    """
+    buf = io.BytesIO()
+    shipped: list[Layer] = []
+    with tarfile.open(fileobj=buf, mode="w", dereference=True) as tar:
+        for i, layer in enumerate(layers):
+            names = [f"files/{i}/{j}" for j in range(len(_local_paths(layer)))]
+            shipped.append(_with_paths(layer, names))
+            if not files:
+                continue
+            for name, local in zip(names, _local_paths(layer), strict=True):
+                path = Path(local)
+                if not path.exists():
+                    raise ConfigError(
+                        f"{local} no longer exists; it was added to an Image with add_local_*"
+                    )
+                tar.add(path, name, recursive=False)
+                if path.is_dir():
+                    for rel, sub in _walk(path):
+                        tar.add(sub, f"{name}/{rel.rstrip('/')}", recursive=False)
+        data = pickle.dumps(tuple(shipped), protocol=pickle.HIGHEST_PROTOCOL)
+        info = tarfile.TarInfo(_LAYERS_MEMBER)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def unpack_image(data: bytes, dest: str | os.PathLike[str]) -> tuple[Layer, ...]:
+    """The layers of a :func:`pack_image` tar, its files extracted under ``dest``.
+
+    Only for data from an authenticated controller: the layers are unpickled.
+    """
+    root = Path(dest)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        member = tar.extractfile(_LAYERS_MEMBER)
+        if member is None:
+            raise ValueError("the image archive has no layers")
+        layers: tuple[Layer, ...] = pickle.loads(member.read())
+        files = [m for m in tar.getmembers() if m.name != _LAYERS_MEMBER]
+        if hasattr(tarfile, "data_filter"):  # 3.11.4+: refuse links and paths out of dest
+            tar.extractall(root, members=files, filter="data")
+        else:  # pragma: no cover - older 3.11 patch releases
+            tar.extractall(root, members=files)
+    return tuple(
+        _with_paths(layer, [str(root / p) for p in _local_paths(layer)]) for layer in layers
+    )
+
+
 @dataclass(frozen=True)
 class BuiltImage:
     """A built image on this machine: how to start a Python inside it.
@@ -495,6 +593,8 @@ class _Build:
     def create_venv(self, layers: Sequence[Layer]) -> None:
         # pip in the venv when commands may call it: else `pip` on PATH is the system's.
         seed = ["--seed"] if any(isinstance(layer, RunCommands) for layer in layers) else []
+        if isinstance(layers[0], FromRegistry):
+            seed.append("--system-site-packages")  # the container's own packages stay visible
         venv = self.entry / "venv"
         argv = [*self.b.uv, "venv", "--relocatable", "--no-progress", "--color", "never", *seed]
         argv += ["--python", self.b.python, str(venv)]
@@ -545,7 +645,7 @@ class _Build:
             target = _rebase(self.root, layer.remote)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(layer.local, target)
-        # DebianSlim: the venv is the base. FromRegistry was refused before the build.
+        # DebianSlim: the venv is the base. FromRegistry: the container (else refused).
 
     def finish(self, layers: Sequence[Layer], spec: str, started: float) -> None:
         meta = {
@@ -589,14 +689,18 @@ class ImageBuilder:
         python: str | None = None,
         uv: Sequence[str] | str | None = None,
         as_root: bool | None = None,
+        container: bool = False,
     ) -> None:
         """``python``: the base interpreter (default: this one); ``uv``: the uv command
         (default: :func:`find_uv`); ``as_root``: whether ``apt_install`` may run
-        ``apt-get`` here (default: running as root)."""
+        ``apt-get`` here (default: running as root); ``container``: this runs inside
+        the container of an ``Image.from_registry`` base (Nomad's docker driver), so
+        that base is the machine itself."""
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.python = python or sys.executable
         self._uv = [uv] if isinstance(uv, str) else (list(uv) if uv is not None else None)
         self.as_root = os.geteuid() == 0 if as_root is None else as_root
+        self.container = container
 
     @property
     def uv(self) -> list[str]:
@@ -629,7 +733,7 @@ class ImageBuilder:
         if not layers or not isinstance(layers[0], DebianSlim | FromRegistry):
             raise ConfigError("an Image starts with Image.debian_slim() or Image.from_registry()")
         for layer in layers:
-            if isinstance(layer, FromRegistry):
+            if isinstance(layer, FromRegistry) and not self.container:
                 raise ConfigError(
                     f"Image.{layer.describe()} needs a container runtime: run it on a Nomad "
                     "cluster with the docker driver (JUPYTER_REMOTE_BACKEND=nomad). The local "
@@ -662,6 +766,21 @@ class ImageBuilder:
             root=root,
             built=built,
         )
+
+    def is_built(self, key: str) -> bool:
+        """Whether ``key`` has a complete entry here."""
+        return _is_complete(self.entry(key))
+
+    def cached(self, image: ImageSpec, key: str) -> BuiltImage | None:
+        """The image built earlier under ``key`` (trusted, not re-hashed), or None.
+
+        For a node told the key by its job: ``image`` only supplies the env and workdir.
+        """
+        entry = self.entry(key)
+        if not _is_complete(entry):
+            return None
+        (entry / ".last_used").touch()
+        return self._built(image, key, built=False)
 
     def ensure(self, image: ImageSpec, log: Callable[[str], None] | None = None) -> BuiltImage:
         """The built image, building it first unless it is cached.

@@ -9,7 +9,13 @@ Lifecycle of a pool's job:
    ``${NOMAD_ALLOC_INDEX}`` into the task's arguments).
 2. The task runs the node's Python on the bootstrap text
    (``runtime._fetch.bootstrap_source``): it fetches the runtime from the
-   controller over the authenticated channel, caches it, and serves.
+   controller over the authenticated channel, caches it, and serves. A
+   function with an Image puts its key in the task's environment
+   (``JUPYTER_REMOTE_IMAGE``): the bootstrap then fetches the image from the
+   controller, builds it with uv into the node's cache unless it is there,
+   and runs the worker in it. With the docker driver an
+   ``Image.from_registry(tag)`` is the task's container image, and the
+   image's other layers are built in the container when it starts.
 3. Each evaluation is read: a group that no node could ever run (missing GPU
    model, driver, too big) fails its pending workers at once with a message
    naming what was asked and what the cluster has; one waiting on capacity is
@@ -36,8 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from ...exceptions import GpuUnavailableError, JupyterRemoteError, WorkerStartError
-from ...runtime._fetch import bootstrap_source
+from ...exceptions import ConfigError, GpuUnavailableError, JupyterRemoteError, WorkerStartError
+from ...runtime._fetch import IMAGE_ENV, bootstrap_source
+from .._images import AptInstall, DebianSlim, FromRegistry
 from ..base import Backend, ControllerAddress, ExitCallback, WorkerExit, WorkerSpec
 from ._client import NomadClient, NomadError, NomadNotFoundError
 from ._config import NomadConfig
@@ -76,6 +83,7 @@ class _Job:
     allocs: dict[int, str] = field(default_factory=dict)  # alloc index -> alloc id
     reported: set[int] = field(default_factory=set)  # indexes whose end was reported
     killed: set[int] = field(default_factory=set)  # indexes stopped before they started
+    image_key: str | None = None  # the job's Image, hashed when the job is registered
 
 
 class NomadBackend(Backend):
@@ -128,7 +136,9 @@ class NomadBackend(Backend):
         return f"{job.job_id}-{index}"
 
     async def check(self, spec: WorkerSpec) -> None:
-        """Fail fast when no node of the cluster has the GPU model asked for."""
+        """Fail fast for an image the driver cannot run, or a GPU model no node has."""
+        if spec.image is not None:
+            self._check_image(spec.image)
         if spec.gpu is None:
             return
         nodes = await asyncio.to_thread(self.client.nodes_with_resources)
@@ -142,6 +152,31 @@ class NomadBackend(Backend):
                 "the nomad-device-nvidia plugin with that GPU"
             )
 
+    def _check_image(self, image: Any) -> None:
+        base = image.layers[0] if image.layers else None
+        driver = self.config.driver
+        if isinstance(base, FromRegistry):
+            if driver != "docker":
+                raise ConfigError(
+                    f"Image.{base.describe()} needs Nomad's docker driver, but the Nomad backend "
+                    f"uses {driver!r}: set its driver option to 'docker' "
+                    "(JUPYTER_REMOTE_NOMAD_DRIVER=docker), or start from Image.debian_slim()"
+                )
+            if base.add_python:
+                raise ConfigError(
+                    f"Image.{base.describe()}: add_python is not supported on Nomad; use a tag "
+                    f"whose image has Python {base.add_python} as python3"
+                )
+        elif not isinstance(base, DebianSlim):
+            raise ConfigError("an Image starts with Image.debian_slim() or Image.from_registry()")
+        apt = next((layer for layer in image.layers if isinstance(layer, AptInstall)), None)
+        if apt is not None and driver != "docker":
+            raise ConfigError(
+                f"Image.{apt.describe()} on Nomad needs the docker driver: under {driver!r} it "
+                "would install into the nodes' own system. Install those packages on the nodes, "
+                "use pip_install, or set the Nomad backend's driver option to 'docker'"
+            )
+
     async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
         self._loop = asyncio.get_running_loop()
         self._ensure_watcher()
@@ -149,6 +184,8 @@ class NomadBackend(Backend):
         async with job.lock:
             wanted = job.next_index
             if not job.registered:
+                if spec.image is not None:  # hashes its local files: not on the loop
+                    job.image_key = await asyncio.to_thread(lambda: str(spec.image.key))
                 body = self._job_body(job, address, wanted)
                 path = job_variable_path(job.job_id)
                 await asyncio.to_thread(self.client.put_variable, path, {"token": address.token})
@@ -208,6 +245,14 @@ class NomadBackend(Backend):
             "controller_pid": str(os.getpid()),
             "created": str(int(time.time())),
         }
+        env = {"PYTHONUNBUFFERED": "1"}
+        docker_image = c.docker_image
+        image = job.spec.image
+        if image is not None:
+            # a hash, no secret: the bootstrap fetches the image itself (runtime/_fetch.py)
+            env[IMAGE_ENV] = job.image_key or str(image.key)
+            if isinstance(image.layers[0], FromRegistry):
+                docker_image = image.layers[0].tag
         return build_worker_job(
             job_id=job.job_id,
             spec=job.spec,
@@ -219,9 +264,9 @@ class NomadBackend(Backend):
             region=c.region,
             priority=c.priority,
             python=c.python,
-            docker_image=c.docker_image,
+            docker_image=docker_image,
             command_args=args,
-            env={"PYTHONUNBUFFERED": "1"},
+            env=env,
             meta=meta,
             token_variable_path=job_variable_path(job.job_id),
         )

@@ -42,6 +42,10 @@ The mapping, option by option::
     no spec.gpu, raw_exec     Env CUDA_VISIBLE_DEVICES = ""          raw_exec cannot hide GPUs
                                                                      Nomad did not give it
     spec.env, env             Task.Env                               env wins; never a secret
+    spec.image (the backend)  Env JUPYTER_REMOTE_IMAGE = image key   a hash; the bootstrap fetches
+                                                                     and builds the image on the
+                                                                     node (runtime/_fetch.py)
+    Image.from_registry(tag)  docker_image = tag                     docker driver only
     token_variable_path       Task.Templates[0]: renders             the session token, read by
                                 JUPYTER_REMOTE_TOKEN from the        the task's workload identity
                                 Nomad Variable's "token" item        at start; never in the spec
