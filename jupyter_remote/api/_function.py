@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ..backends import WorkerSpec
@@ -205,27 +205,29 @@ class Function(Generic[P, R]):
         )
         return spec, scaling
 
-    def _get_pool(self) -> Pool:
+    def _live_pool(self) -> Pool | None:
+        """The pool of an earlier call, while it is still open."""
         pool = self._pool
         if pool is not None and not pool.closed and pool.controller is controller():
             return pool
+        return None
+
+    def _open_pool(self) -> Coroutine[Any, Any, Pool]:
+        """The coroutine (for the loop thread) that finds or creates this function's pool."""
         self.app._ensure_running()
         ctl = controller()
         spec, scaling = self._spec()
-        pool = ctl.loop.run(ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling))
+        return ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling)
+
+    def _get_pool(self) -> Pool:
+        pool = self._live_pool() or controller().loop.run(self._open_pool())
         self._pool = pool
         return pool
 
     async def _aget_pool(self) -> Pool:
-        pool = self._pool
-        if pool is not None and not pool.closed and pool.controller is controller():
-            return pool
-        self.app._ensure_running()
-        ctl = controller()
-        spec, scaling = self._spec()
-        pool = await ctl.loop.run_async(
-            ctl.pool(self.app.name, self.tag, self.app.backend_name, spec, scaling)
-        )
+        pool = self._live_pool()
+        if pool is None:
+            pool = await controller().loop.run_async(self._open_pool())
         self._pool = pool
         return pool
 

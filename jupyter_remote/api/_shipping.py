@@ -19,8 +19,6 @@ import cloudpickle
 
 __all__ = ["ship_caller_modules"]
 
-_done: set[str] = set()
-
 
 def _installed_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
@@ -34,7 +32,7 @@ def ship_caller_modules(target: Any) -> None:
     if not name or name == "__main__":
         return  # __main__ (scripts, notebooks) is pickled by value already
     top = name.partition(".")[0]
-    if top in _done or top == "jupyter_remote":
+    if top == "jupyter_remote":
         return
     module = sys.modules.get(top)
     path = getattr(module, "__file__", None)
@@ -43,5 +41,4 @@ def ship_caller_modules(target: Any) -> None:
     real = os.path.realpath(path)
     if "site-packages" in real or real.startswith(_installed_roots()):
         return  # installed: the node is expected to have it
-    cloudpickle.register_pickle_by_value(module)
-    _done.add(top)
+    cloudpickle.register_pickle_by_value(module)  # idempotent: once per definition is cheap
