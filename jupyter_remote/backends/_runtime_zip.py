@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import cloudpickle
-import fsspec
 
 import jupyter_remote
 
@@ -30,6 +29,8 @@ def _add_package(zf: zipfile.ZipFile, root: Path) -> None:
 
 def build_runtime_archive() -> tuple[str, bytes]:
     """Return ``(sha256 hex, zip bytes)``."""
+    import fsspec  # only here: the API imports this module, and fsspec is slow to import
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         _add_package(zf, Path(jupyter_remote.__file__).parent)
