@@ -287,7 +287,8 @@ class NomadBackend(Backend):
             try:
                 evaluation = await asyncio.to_thread(self.client.evaluation, eval_id)
             except NomadError as exc:
-                log.warning("jupyter_remote: cannot read evaluation %s: %s", eval_id, exc)
+                if not self._stop.is_set() and job in self._jobs.values():  # not shutting down
+                    log.warning("jupyter_remote: cannot read evaluation %s: %s", eval_id, exc)
                 return
             if evaluation.get("Status") in ("pending",):
                 await asyncio.sleep(0.2)
