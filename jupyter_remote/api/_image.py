@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..backends._images import (
+from ..backends._image_layers import (
     AptInstall,
     DebianSlim,
     Env,
