@@ -15,9 +15,7 @@ import os
 import signal
 import sys
 import sysconfig
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 from ..exceptions import ConfigError, GpuUnavailableError
 from ._nvidia import LocalGpu, assign_gpus, check_gpu_request, cuda_visible_devices, detect_gpus
@@ -46,15 +44,21 @@ def describe_exit(code: int | None) -> tuple[str, bool]:
     return f"exited with status {code}", False
 
 
-def _log_tail(path: Path) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - LOG_TAIL_BYTES))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+class _Tail:
+    """The last ``limit`` bytes of a worker's output, kept in memory (never on disk)."""
+
+    def __init__(self, limit: int = LOG_TAIL_BYTES) -> None:
+        self.limit = limit
+        self.data = bytearray()
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self.data += chunk
+            if len(self.data) > 2 * self.limit:
+                del self.data[: -self.limit]
+
+    def text(self) -> str:
+        return bytes(self.data[-self.limit :]).decode("utf-8", "replace")
 
 
 def _worker_pythonpath() -> str:
@@ -91,9 +95,9 @@ class LocalBackend(Backend):
     def __init__(self, on_exit: ExitCallback) -> None:
         super().__init__(on_exit)
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._gpus_of: dict[str, list[int]] = {}
         self._gpus: list[LocalGpu] | None = None
-        self._logdir = Path(tempfile.mkdtemp(prefix="jupyter-remote-"))
 
     def advertise_host(self) -> str:
         return "127.0.0.1"
@@ -170,33 +174,44 @@ class LocalBackend(Backend):
             self._gpus_of[worker_id] = [g.index for g in gpus]
             env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # nvidia-smi's numbering
             env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
-        log = self._logdir / f"{worker_id}.log"
-        with log.open("wb") as fh:
-            proc = await asyncio.create_subprocess_exec(
-                *self.command(spec, worker_id, address),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=fh,
-                stderr=fh,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
+        proc = await asyncio.create_subprocess_exec(
+            *self.command(spec, worker_id, address),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         self._procs[worker_id] = proc
-        asyncio.get_running_loop().create_task(self._wait(worker_id, proc, log))
+        tail = _Tail()
+        assert proc.stdout is not None
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(tail.drain(proc.stdout))
+        waiter = loop.create_task(self._wait(worker_id, proc, tail, reader))
+        self._tasks.update((reader, waiter))  # the loop keeps only weak references to tasks
+        for task in (reader, waiter):
+            task.add_done_callback(self._tasks.discard)
 
     def command(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> list[str]:
         """The worker's command line (the token travels in its environment)."""
         return [spec.python or sys.executable, *address.worker_argv(worker_id)]
 
-    async def _wait(self, worker_id: str, proc: asyncio.subprocess.Process, log: Path) -> None:
+    async def _wait(
+        self,
+        worker_id: str,
+        proc: asyncio.subprocess.Process,
+        tail: _Tail,
+        reader: asyncio.Task[None],
+    ) -> None:
         code = await proc.wait()
         self._procs.pop(worker_id, None)
         self._gpus_of.pop(worker_id, None)
         reason, oom = describe_exit(code)
-        tail = _log_tail(log)
-        with contextlib.suppress(OSError):
-            log.unlink()
-        self._on_exit(WorkerExit(worker_id, reason, code, tail, oom))
+        # A child the worker started may hold the pipe open: wait briefly for its last bytes.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reader), 2.0)
+        self._on_exit(WorkerExit(worker_id, reason, code, tail.text(), oom))
 
     async def stop(self, worker_id: str) -> None:
         proc = self._procs.get(worker_id)
@@ -212,7 +227,3 @@ class LocalBackend(Backend):
         for proc in procs:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), 5)
-        with contextlib.suppress(OSError):
-            for p in self._logdir.iterdir():
-                p.unlink()
-            self._logdir.rmdir()

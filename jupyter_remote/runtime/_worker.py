@@ -15,6 +15,7 @@ Threads:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import os
@@ -165,7 +166,10 @@ class Worker:
     # -- plumbing ---------------------------------------------------------------
 
     def log(self, text: str) -> None:
-        os.write(self._log_fd, f"[worker {self.worker_id}] {text}\n".encode())
+        # Best effort: the log's reader may be gone with the caller (a closed pipe), and a
+        # failed log must never keep the dead-man switch from exiting.
+        with contextlib.suppress(OSError):
+            os.write(self._log_fd, f"[worker {self.worker_id}] {text}\n".encode())
 
     def capture_process_output(self) -> None:
         """Send fds 1 and 2 (C code, subprocesses) to the caller; keep a log fd for ourselves."""
@@ -182,6 +186,10 @@ class Worker:
         items = self.output.take()
         if items:
             self.send(Output(items))
+            # A copy in the worker's own log (the backend's log file, Nomad's task logs):
+            # the last lines explain a worker that dies, and `jupyter-remote logs` shows them.
+            with contextlib.suppress(OSError):
+                os.write(self._log_fd, "".join(text for *_, text in items).encode())
 
     def emit(self, kind: str, data: Any) -> None:
         """Send a structured event for the running input (after the output before it)."""

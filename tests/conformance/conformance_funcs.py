@@ -94,6 +94,8 @@ def kill_self_once(x: int, marker: str) -> int:
 
 
 def kill_self_always(x: int) -> int:
+    print(f"allocating a huge buffer for input {x}", flush=True)
+    time.sleep(0.3)  # the output is flushed to the caller and the worker's log
     os.kill(os.getpid(), signal.SIGKILL)
     return x
 

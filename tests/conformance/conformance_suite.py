@@ -258,8 +258,9 @@ class BackendConformance:
 
     def test_input_that_always_kills_its_worker_fails_with_the_reason(self, app: jr.App) -> None:
         f = app.function()(funcs.kill_self_always)
-        with pytest.raises(jr.WorkerDiedError, match="SIGKILL"):
+        with pytest.raises(jr.WorkerDiedError, match="SIGKILL") as info:
             f.remote(1)
+        assert "allocating a huge buffer for input 1" in str(info.value)  # its last output
 
     # -- secrets -----------------------------------------------------------------------
 
