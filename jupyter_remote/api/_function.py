@@ -162,6 +162,8 @@ class Function(Generic[P, R]):
 
     def _secret_env(self) -> tuple[tuple[str, str], ...]:
         """Resolve the function's secrets (later ones win) from the backend's store."""
+        if not self.options.secrets:
+            return ()  # no store to open (on Nomad that is an HTTP client)
         env: dict[str, str] = {}
         store = secret_store(self.app.backend_name)
         for secret in self.options.secrets:

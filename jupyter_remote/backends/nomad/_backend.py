@@ -358,12 +358,21 @@ class NomadBackend(Backend):
                 time.sleep(1.0)
 
     def _poll_allocations(self) -> None:
+        """Blocking queries on the namespace's allocations: one answer as soon as any changes."""
+        index = 0
         while not self._stop.is_set():
-            for job in list(self._jobs.values()):
-                with contextlib.suppress(NomadError):
-                    for alloc in self.client.job_allocations(job.job_id):
-                        self._allocation_update(alloc)
-            self._stop.wait(2.0)
+            try:
+                index = self.poll_allocations_once(index)
+            except NomadError as exc:
+                log.debug("allocation query failed (%s); retrying", exc)
+                self._stop.wait(2.0)
+
+    def poll_allocations_once(self, index: int, wait: float = 10.0) -> int:
+        """Wait (up to ``wait`` s) for allocations past ``index``; record them; the new index."""
+        result = self.client.blocking_get("/v1/allocations", index=index, wait=wait)
+        for alloc in result.value:
+            self._allocation_update(alloc)
+        return result.index if result.index >= index else 0  # an index that went back: restart
 
     def _job_of(self, job_id: str) -> _Job | None:
         return next((j for j in list(self._jobs.values()) if j.job_id == job_id), None)
