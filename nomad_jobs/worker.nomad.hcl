@@ -99,15 +99,19 @@ job "jr-demo-embed-3f2a9c41" {           # <job_prefix>-<app>-<function>-<sessio
         }
       }
 
-      # The session token: written by the backend to the Nomad Variable
-      # nomad/jobs/<job id> (item "token"), which the task's workload identity
-      # may read without any ACL policy, and rendered into the environment.
-      # It never appears in the job spec.
+      # Each worker's own credential (accepted once, for its worker id only):
+      # written by the backend to item "w<alloc index>" of the Nomad Variable
+      # nomad/jobs/<job id>, which the task's workload identity may read
+      # without any ACL policy, rendered into a 0600 file and from there into
+      # the task's environment. With TLS, item "fingerprint" (the controller
+      # certificate's pin) is rendered as JUPYTER_REMOTE_TLS_FINGERPRINT too.
+      # Neither appears in the job spec.
       template {
         data        = <<-EOT
-        {{ with nomadVar "nomad/jobs/jr-demo-embed-3f2a9c41" }}JUPYTER_REMOTE_TOKEN={{ .token }}{{ end }}
+        {{ with nomadVar "nomad/jobs/jr-demo-embed-3f2a9c41" }}JUPYTER_REMOTE_TOKEN={{ index . (printf "w%s" (env "NOMAD_ALLOC_INDEX")) }}{{ end }}
         EOT
         destination = "secrets/token.env"
+        perms       = "0600"
         env         = true
         change_mode = "noop"
       }

@@ -13,7 +13,7 @@ import cloudpickle
 
 import jupyter_remote
 
-from ..runtime._fetch import cache_dir
+from ..runtime._fetch import cache_dir, sha256_file
 
 __all__ = ["build_runtime_archive", "runtime_zip_path"]
 
@@ -47,7 +47,7 @@ def runtime_zip_path() -> Path:
     where = Path(cache_dir())  # the same cache a bootstrapped node uses
     where.mkdir(parents=True, exist_ok=True)
     path = where / f"runtime-{sha}.zip"
-    if not path.exists():
+    if sha256_file(str(path)) != sha:  # missing, or not what its name says: (re)write it
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)

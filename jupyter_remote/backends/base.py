@@ -3,7 +3,7 @@
 A backend starts workers for a :class:`WorkerSpec`, stops them, and reports
 each worker's exit with a reason and its last log lines. It never sees inputs
 or results: every worker connects back to the controller, whose address and
-token the backend passes on (``ControllerAddress``). The same runtime runs
+the worker's own credential the backend passes on (``ControllerAddress``). The same runtime runs
 on every backend, so one conformance suite covers them all.
 
 To add a backend, subclass :class:`Backend` in one module and add its class
@@ -38,16 +38,24 @@ class WorkerSpec:
 
 @dataclass(frozen=True)
 class ControllerAddress:
+    """Where one worker connects, and the credential the controller issued for it alone.
+
+    ``token`` is accepted for one worker connection with this worker's id (and
+    for its bootstrap's fetches before that), then never again.
+    ``tls_fingerprint`` pins the controller's certificate (SHA-256 of its DER)
+    when the channel is TLS.
+    """
+
     host: str
     port: int
-    token: str
-    tls_ca: str | None = None  # PEM file the worker verifies the controller with
+    token: str = field(repr=False)
+    tls_fingerprint: str | None = None
 
     def worker_env(self) -> dict[str, str]:
-        """Environment that carries the secret parts to a worker (never its argv)."""
+        """Environment that carries the credential to a worker (never its argv)."""
         env = {"JUPYTER_REMOTE_TOKEN": self.token}
-        if self.tls_ca:
-            env["JUPYTER_REMOTE_TLS_CA"] = self.tls_ca
+        if self.tls_fingerprint:
+            env["JUPYTER_REMOTE_TLS_FINGERPRINT"] = self.tls_fingerprint
         return env
 
     def worker_argv(self, worker_id: str) -> list[str]:

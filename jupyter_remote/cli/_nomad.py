@@ -15,7 +15,7 @@ from a job in use::
     does not answer in time (unreachable)     collect only if every allocation ended
 
 Collecting stops and purges the job and deletes its Variable
-``nomad/jobs/<job id>`` (the session token). Variables of jobs that no longer
+``nomad/jobs/<job id>`` (the credentials of its workers). Variables of jobs that no longer
 exist are deleted too once they are ten minutes old (a younger one may belong
 to a job being registered).
 """
@@ -121,7 +121,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "gc",
         help="stop and purge worker jobs whose controller is gone",
         description="Stop and purge worker jobs whose controller is gone, and delete their\n"
-        "Nomad Variables (nomad/jobs/JOB: the session token).",
+        "Nomad Variables (nomad/jobs/JOB: the credentials of its workers).",
         epilog=_GC_EPILOG,
         formatter_class=raw,
     )

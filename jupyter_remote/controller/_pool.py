@@ -187,7 +187,7 @@ class Pool:
 
     async def _start(self, ws: WorkerState) -> None:
         try:
-            address = await self.controller.address_for(self.backend)
+            address = await self.controller.address_for(self.backend, ws.worker_id)
             await self.backend.launch(self.spec, ws.worker_id, address)
         except JupyterRemoteError as exc:  # ours says what to do (an image build, a GPU)
             self.start_failed(ws, exc)

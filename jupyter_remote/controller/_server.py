@@ -36,7 +36,6 @@ __all__ = ["Connection"]
 log = logging.getLogger("jupyter_remote")
 
 HANDSHAKE_TIMEOUT = 10.0
-_HEAD = handshake.NONCE + handshake.PROOF + 4
 _MAX_BUILD_LINE = 1 << 20
 
 
@@ -74,7 +73,10 @@ class Connection(asyncio.BufferedProtocol):
         self.pool: Pool | None = None
         self._nonce = b""
         self._hs = bytearray()
-        self._need = _HEAD
+        self._need = handshake.hello_length(b"")
+        self._token: str | None = None  # the credential of the worker id the peer claims
+        self._worker_id = ""
+        self.peer = "?"
         self._hs_buf = bytearray(4096)
         self._decoder: FrameDecoder | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -90,6 +92,9 @@ class Connection(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        self.controller.opened(self)
         challenge, self._nonce = handshake.controller_challenge()
         transport.write(challenge)
         loop = asyncio.get_running_loop()
@@ -123,6 +128,7 @@ class Connection(asyncio.BufferedProtocol):
                     log.exception("handling %s from %s failed", type(msg).__name__, self.worker)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.controller.settled(self)
         if self._timer is not None:
             self._timer.cancel()
         if self._alive is not None:
@@ -133,70 +139,66 @@ class Connection(asyncio.BufferedProtocol):
     # -- handshake -----------------------------------------------------------------
 
     def _handshake_step(self) -> None:
-        if len(self._hs) < self._need:
-            return
         try:
-            if self._need == _HEAD:
-                handshake.verify_worker_hello(
-                    self.controller.address.token, self._nonce, bytes(self._hs)
-                )
-                self._need = _HEAD + handshake.block_length(bytes(self._hs[_HEAD - 4 : _HEAD]))
-                if len(self._hs) < self._need:
-                    return
-            info = handshake.parse_json_block(bytes(self._hs[_HEAD:]))
-        except (handshake.HandshakeError, ValueError):
+            if self._token is None:
+                worker_id = handshake.hello_id(bytes(self._hs))
+                if worker_id is not None:
+                    self._token = self.controller.credential(worker_id)
+                    if self._token is None:  # never issued, or spent by a connected worker
+                        self.close()
+                        return
+                    self._worker_id = worker_id
+            self._need = handshake.hello_length(bytes(self._hs))
+            if len(self._hs) < self._need:
+                return
+            assert self._token is not None
+            hello = handshake.parse_hello(bytes(self._hs))
+            info = handshake.verify_worker_hello(self._token, self._nonce, hello)
+        except handshake.HandshakeError:
             self.close()  # never tell an unauthenticated peer anything
             return
-        worker_nonce = bytes(self._hs[: handshake.NONCE])
-        assert self.transport is not None
-        if info.get("fetch_runtime"):
-            self._send_runtime(worker_nonce, info)
-            return
-        if info.get("fetch_image"):
-            self._serve_image(worker_nonce, info)
-            return
-        status = self.controller.accept(self, info)
-        self.transport.write(
-            handshake.controller_reply(
-                self.controller.address.token, self._nonce, worker_nonce, status
-            )
-        )
+        self.controller.settled(self)
         if self._timer is not None:
             self._timer.cancel()
+        if info.get("fetch_runtime"):
+            self._send_runtime(hello.nonce, info)
+            return
+        if info.get("fetch_image"):
+            self._serve_image(hello.nonce, info)
+            return
+        status = self.controller.accept(self, self._worker_id, info)
+        self._reply(hello.nonce, status)
         if not status.get("ok"):
+            assert self.transport is not None
             self.transport.close()
             return
         self._decoder = FrameDecoder()
         assert self.worker is not None and self.pool is not None
         self.pool.connected(self.worker, self)
 
+    def _reply(self, worker_nonce: bytes, status: dict[str, Any]) -> None:
+        assert self.transport is not None and self._token is not None
+        reply = handshake.controller_reply(self._token, self._nonce, worker_nonce, status)
+        self.transport.write(reply)
+
     def _send_runtime(self, worker_nonce: bytes, info: dict[str, Any]) -> None:
         """A bootstrap on a bare node asks for the runtime: send the zip unless it has it."""
         assert self.transport is not None
-        if self._timer is not None:
-            self._timer.cancel()
         sha, data = self.controller.runtime_archive()
         send = sha not in (info.get("have") or [])
-        status = {"ok": True, "runtime_sha": sha, "runtime_size": len(data), "send": send}
-        token = self.controller.address.token
-        self.transport.write(handshake.controller_reply(token, self._nonce, worker_nonce, status))
+        self._reply(
+            worker_nonce, {"ok": True, "runtime_sha": sha, "runtime_size": len(data), "send": send}
+        )
         if send:
             self.transport.write(data)
         self.transport.close()  # after the buffered bytes are flushed
 
     # -- images built on the node -------------------------------------------------------
 
-    def _reply(self, worker_nonce: bytes, status: dict[str, Any]) -> None:
-        assert self.transport is not None
-        token = self.controller.address.token
-        self.transport.write(handshake.controller_reply(token, self._nonce, worker_nonce, status))
-
     def _serve_image(self, worker_nonce: bytes, info: dict[str, Any]) -> None:
         """A bootstrap asks for its worker's image: send it, then relay the node's build log."""
         assert self.transport is not None
-        if self._timer is not None:
-            self._timer.cancel()
-        found = self.controller.image_for(str(info.get("worker_id")))
+        found = self.controller.image_for(self._worker_id)
         if found is None:
             self._reply(
                 worker_nonce, {"ok": False, "error": "no such starting worker with an image"}

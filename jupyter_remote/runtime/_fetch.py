@@ -4,7 +4,13 @@ Standard library only: besides serving the worker (``_main``), this module's
 source is what a Nomad task runs with the node's Python (``bootstrap_source``),
 so a node needs nothing of ours installed. It fetches the runtime (this
 package and cloudpickle, as a zip) over an authenticated connection, caches it
-by content hash, puts it on ``sys.path`` and starts the worker.
+by content hash (checked on every use, in a directory only its user can
+write), puts it on ``sys.path`` and starts the worker.
+
+Every connection is authenticated with the worker's own credential
+(``JUPYTER_REMOTE_TOKEN``, see ``protocol._handshake``); when the controller
+is not on loopback it is TLS, the controller's certificate pinned by
+``JUPYTER_REMOTE_TLS_FINGERPRINT`` (:class:`Link`).
 
 A job whose function has an Image also carries ``JUPYTER_REMOTE_IMAGE=<key>``
 (a hash, no secret). Then the bootstrap asks the controller for the image on a
@@ -13,7 +19,7 @@ cache (``<cache_dir()>/images/<key>``, as the local backend does) unless it is
 there, and ``exec``s the image's Python on ``-m jupyter_remote.runtime`` with
 only the runtime zip and the image's own paths on ``PYTHONPATH``::
 
-    worker → controller   info {"fetch_image": key, "worker_id": id, "have": bool,
+    worker → controller   info {"fetch_image": key, "have": bool,
                                 "need_uv": bool, "platform": ..., "machine": ...}
     controller → worker   status {"ok": true, "key": key, "build": bool,
                                   "image_size": n, "uv_size": m}
@@ -33,6 +39,7 @@ comes from the node (next to its Python, on PATH, ``python -m uv``), else from
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,6 +47,7 @@ import platform
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -52,6 +60,8 @@ EXIT_CANNOT_CONNECT = 2
 EXIT_REJECTED = 3
 EXIT_IMAGE_FAILED = 5
 IMAGE_ENV = "JUPYTER_REMOTE_IMAGE"
+TOKEN_ENV = "JUPYTER_REMOTE_TOKEN"  # this worker's own credential
+FINGERPRINT_ENV = "JUPYTER_REMOTE_TLS_FINGERPRINT"  # the controller certificate's pin
 IMAGE_TIMEOUT = 600.0  # the controller hashes and packs the image's local files first
 _KEY = re.compile(r"[0-9a-f]{64}")
 _HANDSHAKE_SRC = ""  # set in the bootstrap text, where the package is not importable
@@ -78,71 +88,188 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(data)
 
 
-def connect(host: str, port: int, timeout: float, cafile: str | None) -> socket.socket:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            sock = socket.create_connection((host, port), timeout=10)
-            break
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                print(
-                    f"jupyter_remote worker: cannot reach the controller at {host}:{port} ({exc}). "
-                    "If the worker runs on another machine, set advertise_host (env "
-                    "JUPYTER_REMOTE_ADVERTISE_HOST) to an address of the caller it can reach.",
-                    file=sys.stderr,
-                )
-                sys.exit(EXIT_CANNOT_CONNECT)
-            time.sleep(0.2)
-    if cafile:
-        import ssl
+def _pinned(sock: socket.socket, host: str, fingerprint: str) -> socket.socket:
+    """TLS to a controller whose certificate is the one ``fingerprint`` names (no CA needed)."""
+    import ssl
 
-        ctx = ssl.create_default_context(cafile=cafile)
-        ctx.check_hostname = False  # the certificate is pinned by the CA file we were given
-        sock = ctx.wrap_socket(sock)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def authenticate(sock: socket.socket, token: str, info: dict[str, Any]) -> dict[str, Any]:
-    """Run the handshake; return the controller's status (exits if it rejects us)."""
     hs = _handshake()
-    challenge = recv_exact(sock, len(hs.MAGIC) + hs.NONCE)
-    hello, nonce = hs.worker_hello(token, challenge, info)
-    sock.sendall(hello)
-    proof = recv_exact(sock, hs.PROOF)
-    hs.verify_controller_reply(token, challenge[len(hs.MAGIC) :], nonce, proof)
-    status: dict[str, Any] = hs.parse_json_block(
-        recv_exact(sock, hs.block_length(recv_exact(sock, 4)))
-    )
-    if not status.get("ok"):
-        print(f"jupyter_remote worker: rejected: {status.get('error')}", file=sys.stderr)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the pin below is stronger than any CA: one certificate
+    tls = ctx.wrap_socket(sock)
+    der = tls.getpeercert(binary_form=True) or b""
+    if hs.certificate_fingerprint(der) != fingerprint.lower():
+        tls.close()
+        print(
+            f"jupyter_remote worker: the server at {host} did not present the controller's "
+            "certificate (fingerprint mismatch): refusing to talk to it",
+            file=sys.stderr,
+        )
         sys.exit(EXIT_REJECTED)
-    return status
+    return tls
+
+
+class Link:
+    """How this worker reaches its controller: address, its own credential, the TLS pin."""
+
+    def __init__(
+        self, host: str, port: int, worker_id: str, token: str, fingerprint: str | None
+    ) -> None:
+        self.host, self.port, self.worker_id = host, port, worker_id
+        self.token = token
+        self.fingerprint = fingerprint or None
+
+    def __repr__(self) -> str:  # never the credential
+        return f"Link({self.host}:{self.port}, {self.worker_id}, tls={bool(self.fingerprint)})"
+
+    @classmethod
+    def from_environ(cls, connect_to: str, worker_id: str, *, pop: bool) -> Link:
+        """``--connect HOST:PORT`` and ``--worker-id`` with the credential from the environment.
+
+        The credential is never on the command line, where ``ps`` shows it.
+        """
+        take = os.environ.pop if pop else os.environ.get
+        token = take(TOKEN_ENV, "") or ""
+        fingerprint = take(FINGERPRINT_ENV, "") or None
+        if not token:
+            print(f"jupyter_remote worker: {TOKEN_ENV} is not set", file=sys.stderr)
+            sys.exit(EXIT_REJECTED)
+        host, _, port = connect_to.rpartition(":")
+        return cls(host.strip("[]"), int(port), worker_id, token, fingerprint)
+
+    def environ(self) -> dict[str, str]:
+        env = {TOKEN_ENV: self.token}
+        if self.fingerprint:
+            env[FINGERPRINT_ENV] = self.fingerprint
+        return env
+
+    def open(self, timeout: float) -> socket.socket:
+        """Connect (retrying until ``timeout``), over TLS when the controller's pin is known."""
+        host, port = self.host, self.port
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                sock = socket.create_connection((host, port), timeout=10)
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    print(
+                        f"jupyter_remote worker: cannot reach the controller at {host}:{port} "
+                        f"({exc}). If the worker runs on another machine, set advertise_host "
+                        "(env JUPYTER_REMOTE_ADVERTISE_HOST) to an address of the caller it can "
+                        "reach.",
+                        file=sys.stderr,
+                    )
+                    sys.exit(EXIT_CANNOT_CONNECT)
+                time.sleep(0.2)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.fingerprint:
+            sock = _pinned(sock, host, self.fingerprint)
+        return sock
+
+    def authenticate(self, sock: socket.socket, info: dict[str, Any]) -> dict[str, Any]:
+        """Run the handshake; return the controller's status (exits if it rejects us)."""
+        hs = _handshake()
+        challenge = recv_exact(sock, len(hs.MAGIC) + hs.NONCE)
+        hello, nonce = hs.worker_hello(self.token, challenge, self.worker_id, info)
+        sock.sendall(hello)
+        proof = recv_exact(sock, hs.PROOF)
+        hs.verify_controller_reply(self.token, challenge[len(hs.MAGIC) :], nonce, proof)
+        status: dict[str, Any] = hs.parse_json_block(
+            recv_exact(sock, hs.block_length(recv_exact(sock, 4)))
+        )
+        if not status.get("ok"):
+            print(f"jupyter_remote worker: rejected: {status.get('error')}", file=sys.stderr)
+            sys.exit(EXIT_REJECTED)
+        return status
+
+
+def _private_dir(path: str) -> bool:
+    """Whether ``path`` is a directory of ours that nobody else can write (made so if ours)."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return False  # a symlink, a file, or another user's directory
+    if st.st_mode & 0o022:
+        try:
+            os.chmod(path, 0o700)  # ours but open to others: close it before any use
+        except OSError:
+            return False
+    return True
 
 
 def cache_dir() -> str:
+    """Where a node keeps runtime zips and images: a directory only this user can write.
+
+    ``$JUPYTER_REMOTE_CACHE``, else ``~/.cache/jupyter_remote``, else
+    ``/tmp/jupyter_remote-<uid>``; one that another user owns or may write is
+    never used (a swapped zip would run in the next worker): then a fresh
+    private directory under the temporary directory is.
+    """
     explicit = os.environ.get("JUPYTER_REMOTE_CACHE")
-    if explicit:
-        return explicit
     home = os.path.expanduser("~")
-    if home and home != "~" and os.access(home, os.W_OK):
-        return os.path.join(home, ".cache", "jupyter_remote")
-    return os.path.join("/tmp", f"jupyter_remote-{os.getuid()}")
-
-
-def fetch_runtime(host: str, port: int, token: str, cafile: str | None, where: str) -> str:
-    """Return the path of the controller's runtime zip, downloading it unless cached."""
-    os.makedirs(where, exist_ok=True)
-    have = sorted(
-        n[8:-4] for n in os.listdir(where) if n.startswith("runtime-") and n.endswith(".zip")
+    if explicit:
+        candidate = explicit
+    elif home and home != "~" and os.access(home, os.W_OK):
+        candidate = os.path.join(home, ".cache", "jupyter_remote")
+    else:
+        candidate = os.path.join(tempfile.gettempdir(), f"jupyter_remote-{os.getuid()}")
+    if _private_dir(candidate):
+        return candidate
+    fresh = tempfile.mkdtemp(prefix=f"jupyter_remote-{os.getuid()}-")
+    print(
+        f"jupyter_remote worker: not using the cache {candidate}: it is not a directory of "
+        f"uid {os.getuid()} closed to other users; using {fresh} for this worker",
+        file=sys.stderr,
     )
-    sock = connect(host, port, 60.0, cafile)
+    return fresh
+
+
+def sha256_file(path: str) -> str | None:
+    digest = hashlib.sha256()
     try:
-        status = authenticate(sock, token, {"fetch_runtime": True, "have": have})
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _verified_runtimes(where: str) -> list[str]:
+    """The hashes of the cached runtime zips whose content matches their name; drop the rest."""
+    good = []
+    for name in sorted(os.listdir(where)):
+        if not (name.startswith("runtime-") and name.endswith(".zip")):
+            continue
+        sha = name[8:-4]
+        if sha256_file(os.path.join(where, name)) == sha:
+            good.append(sha)
+        else:
+            print(f"jupyter_remote worker: {name} does not match its hash: fetching the runtime "
+                  "again", file=sys.stderr)  # fmt: skip
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(where, name))
+    return good
+
+
+def fetch_runtime(link: Link, where: str) -> str:
+    """Return the path of the controller's runtime zip, downloading it unless cached.
+
+    A cached zip is used only if its content hashes to its name, checked on
+    every use, in a directory only this user can write (:func:`cache_dir`).
+    """
+    os.makedirs(where, exist_ok=True)
+    have = _verified_runtimes(where)
+    sock = link.open(60.0)
+    try:
+        status = link.authenticate(sock, {"fetch_runtime": True, "have": have})
         sha = str(status["runtime_sha"])
         path = os.path.join(where, f"runtime-{sha}.zip")
-        if status.get("send"):
+        if status.get("send") or sha not in have:
             data = recv_exact(sock, int(status["runtime_size"]))
             if hashlib.sha256(data).hexdigest() != sha:
                 raise ConnectionError("the runtime archive arrived corrupted")
@@ -232,9 +359,7 @@ def _install_uv(where: str, sent: bytes, log: Callable[[str], None]) -> list[str
     )
 
 
-def run_in_image(
-    host: str, port: int, token: str, cafile: str | None, where: str, runtime: str, argv: list[str]
-) -> NoReturn:
+def run_in_image(link: Link, where: str, runtime: str, argv: list[str]) -> NoReturn:
     """Build the job's image here unless cached, then become the worker inside it (exec)."""
     from types import SimpleNamespace
 
@@ -242,24 +367,24 @@ def run_in_image(
     from jupyter_remote.exceptions import ConfigError, ImageBuildError
 
     key = os.environ[IMAGE_ENV]
-    os.environ.pop("JUPYTER_REMOTE_TOKEN", None)  # installers and run_commands must not see it
+    for name in link.environ():  # installers and run_commands must not see them
+        os.environ.pop(name, None)
     images = os.path.join(where, "images")
     os.makedirs(images, exist_ok=True)
     have = bool(_KEY.fullmatch(key)) and ImageBuilder(images).is_built(key)
     uv = _node_uv(where)
     info = {
         "fetch_image": key,
-        "worker_id": argv[argv.index("--worker-id") + 1],
         "have": have,
         "need_uv": uv is None,
         "platform": sys.platform,
         "machine": platform.machine(),
     }
-    sock = connect(host, port, 60.0, cafile)
+    sock = link.open(60.0)
     log = _BuildLog(sock)
     try:
         sock.settimeout(IMAGE_TIMEOUT)
-        status = authenticate(sock, token, info)  # exits if the controller refuses
+        status = link.authenticate(sock, info)  # exits if the controller refuses
         payload = recv_exact(sock, int(status["image_size"]))
         sent_uv = recv_exact(sock, int(status.get("uv_size") or 0))
         incoming = tempfile.mkdtemp(prefix=".incoming-", dir=images)
@@ -294,35 +419,36 @@ def run_in_image(
     log.send({"done": True})
     sock.close()
     env = built.environ(os.environ, pythonpath=[runtime])
-    env["JUPYTER_REMOTE_TOKEN"] = token
+    env.update(link.environ())
     if built.workdir is not None:
         os.chdir(built.workdir)
     python = str(built.python)
     sys.stderr.flush()
-    os.execve(python, [python, "-m", "jupyter_remote.runtime", *argv], env)
+    # -P: the working directory (on Nomad a task directory other users may write) is not
+    # put on sys.path, so no module planted there is imported.
+    os.execve(python, [python, "-P", "-m", "jupyter_remote.runtime", *argv], env)
 
 
 def bootstrap_main(argv: list[str]) -> None:
     """Entry point of the bootstrap text: fetch the runtime (and image), then run the worker."""
     connect_to = argv[argv.index("--connect") + 1]
-    host, _, port = connect_to.rpartition(":")
-    token = os.environ.get("JUPYTER_REMOTE_TOKEN", "")
-    if not token:
-        print("jupyter_remote worker: JUPYTER_REMOTE_TOKEN is not set", file=sys.stderr)
-        sys.exit(EXIT_REJECTED)
-    cafile = os.environ.get("JUPYTER_REMOTE_TLS_CA")
+    worker_id = argv[argv.index("--worker-id") + 1]
+    link = Link.from_environ(connect_to, worker_id, pop=False)  # the worker pops them
     where = cache_dir()
-    path = fetch_runtime(host.strip("[]"), int(port), token, cafile, where)
+    path = fetch_runtime(link, where)
     sys.path.insert(0, path)
     if os.environ.get(IMAGE_ENV):
-        run_in_image(host.strip("[]"), int(port), token, cafile, where, path, argv)
+        run_in_image(link, where, path, argv)
     from jupyter_remote.runtime._main import main
 
     main(argv)
 
 
 def bootstrap_source() -> str:
-    """The program a bare node runs: ``python -c SOURCE --connect HOST:PORT --worker-id ID``."""
+    """The program a bare node runs: ``python -P -c SOURCE --connect HOST:PORT --worker-id ID``.
+
+    ``-P`` keeps the task's working directory off ``sys.path`` (see :func:`run_in_image`).
+    """
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "_fetch.py")) as fh:
         fetch_src = fh.read()

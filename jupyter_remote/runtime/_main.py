@@ -1,8 +1,9 @@
 """Worker entry point: connect, authenticate, serve.
 
-The session token comes from the environment (``JUPYTER_REMOTE_TOKEN``), never
-from the command line, where ``ps`` would show it; it is removed from the
-environment before user code runs.
+The worker's own credential comes from the environment
+(``JUPYTER_REMOTE_TOKEN``, with the controller's TLS pin in
+``JUPYTER_REMOTE_TLS_FINGERPRINT``), never from the command line, where ``ps``
+would show it; both are removed from the environment before user code runs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import platform
 import sys
 
 from ..protocol import handshake, python_version
-from ._fetch import EXIT_REJECTED, authenticate, connect
+from ._fetch import EXIT_REJECTED, Link
 from ._mounts import MOUNTS_ENV, MountError, active_mounts, apply_mounts, decode_mounts
 from ._worker import Worker
 
@@ -52,23 +53,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connect-timeout", type=float, default=30.0)
     parser.add_argument("--dead-after", type=float, default=30.0)
     args = parser.parse_args(argv)
-    token = os.environ.pop("JUPYTER_REMOTE_TOKEN", "")
-    if not token:
-        print("jupyter_remote worker: JUPYTER_REMOTE_TOKEN is not set", file=sys.stderr)
-        sys.exit(EXIT_REJECTED)
-    cafile = os.environ.pop("JUPYTER_REMOTE_TLS_CA", None)
+    link = Link.from_environ(args.connect, args.worker_id, pop=True)
     _gpus_from_nomad()
     _mount_volumes()
-    host, _, port = args.connect.rpartition(":")
-    sock = connect(host.strip("[]"), int(port), args.connect_timeout, cafile)
+    sock = link.open(args.connect_timeout)
     info = {
-        "worker_id": args.worker_id,
         "pid": os.getpid(),
         "python": list(python_version()),
         "host": platform.node(),
     }
     try:
-        authenticate(sock, token, info)
+        link.authenticate(sock, info)
     except (OSError, handshake.HandshakeError) as exc:
         print(f"jupyter_remote worker: handshake failed: {exc}", file=sys.stderr)
         sys.exit(EXIT_REJECTED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import replace
 
 import cloudpickle
 import conformance_funcs
@@ -29,8 +30,11 @@ CACHE = tempfile.mkdtemp(prefix="jr-bare-cache-")
 class BareNodeBackend(LocalBackend):
     name = "bare-local"
 
+    async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
+        spec = replace(spec, env={**spec.env, "JUPYTER_REMOTE_CACHE": CACHE})  # read at launch
+        await super().launch(spec, worker_id, address)
+
     def command(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> list[str]:
-        os.environ["JUPYTER_REMOTE_CACHE"] = CACHE  # inherited by the worker's environment
         return [
             BASE_PYTHON, "-I", "-S", "-c", bootstrap_source(),
             "--connect", f"{address.host}:{address.port}", "--worker-id", worker_id,

@@ -175,3 +175,7 @@ class FailsToLoad:
 
     def __reduce__(self) -> Any:
         return (_explode, ())
+
+
+def path_and_cwd() -> tuple[list[str], str]:
+    return list(sys.path), os.getcwd()

@@ -145,9 +145,12 @@ def test_raw_exec_job_with_gpu_and_token() -> None:
                                 {
                                     "EmbeddedTmpl": (
                                         '{{ with nomadVar "nomad/jobs/jr-demo-embed-3f2a9c41" }}'
-                                        "JUPYTER_REMOTE_TOKEN={{ .token }}{{ end }}\n"
+                                        "JUPYTER_REMOTE_TOKEN="
+                                        '{{ index . (printf "w%s" (env "NOMAD_ALLOC_INDEX")) }}'
+                                        "{{ end }}\n"
                                     ),
                                     "DestPath": "secrets/token.env",
+                                    "Perms": "0600",
                                     "Envvars": True,
                                     "ChangeMode": "noop",
                                 }
@@ -316,7 +319,7 @@ def test_the_token_never_appears_in_the_spec() -> None:
         build(spec=WorkerSpec("f", env=address.worker_env()))
     # ... and the way that works keeps every value but the token, which comes from a Variable.
     env = {k: v for k, v in address.worker_env().items() if k != "JUPYTER_REMOTE_TOKEN"}
-    env |= {"OTHER": "value", "JUPYTER_REMOTE_TLS_CA": "/etc/ca.pem"}
+    env |= {"OTHER": "value"}
     job = build(
         env=env,
         spec=WorkerSpec("f", gpu=parse_gpu("H100"), env={"HF_HOME": "/hf"}),
@@ -327,7 +330,18 @@ def test_the_token_never_appears_in_the_spec() -> None:
     assert "tok-" not in text
     assert task_of(job)["Env"]["OTHER"] == "value"
     assert "JUPYTER_REMOTE_TOKEN" not in task_of(job)["Env"]
-    assert "JUPYTER_REMOTE_TOKEN={{ .token }}" in task_of(job)["Templates"][0]["EmbeddedTmpl"]
+    assert "JUPYTER_REMOTE_TOKEN={{ index ." in task_of(job)["Templates"][0]["EmbeddedTmpl"]
+
+
+def test_the_tls_pin_travels_with_the_credentials() -> None:
+    address = ControllerAddress("10.0.0.5", 43117, "tok-1", tls_fingerprint="ab" * 32)
+    with pytest.raises(ConfigError, match="pass tls_pinned"):
+        build(env={"JUPYTER_REMOTE_TLS_FINGERPRINT": str(address.tls_fingerprint)})
+    path = job_variable_path("jr-demo-embed-3f2a9c41")
+    job = build(token_variable_path=path, tls_pinned=True)
+    assert "ab" * 32 not in json.dumps(job)
+    template = task_of(job)["Templates"][0]["EmbeddedTmpl"]
+    assert "\nJUPYTER_REMOTE_TLS_FINGERPRINT={{ .fingerprint }}{{ end }}" in template
 
 
 def test_no_template_without_a_variable_path() -> None:
@@ -549,16 +563,20 @@ def test_agent_configs_are_valid(tmp_path: Path) -> None:
 
 @pytest.mark.nomad
 @needs_nomad
-def test_workers_run_with_the_token_from_a_variable_and_scale(nomad_address: str) -> None:
+def test_workers_run_with_their_own_credential_from_a_variable_and_scale(
+    nomad_address: str,
+) -> None:
     """Register a real job at count 0, scale it to 2, and read what each worker saw."""
     job_id = f"jr-test-{int(time.time() * 1000)}"
     path = job_variable_path(job_id)
-    secret = "tok-9f8e7d6c5b4a"
-    _call(nomad_address, "PUT", f"/v1/var/{path}", {"Path": path, "Items": {"token": secret}})
+    items = {"w0": "tok-0f8e7d6c", "w1": "tok-1a2b3c4d", "fingerprint": "ab" * 32}
+    _call(nomad_address, "PUT", f"/v1/var/{path}", {"Path": path, "Items": items})
     script = (
-        "import os; print('token=' + os.environ.get('JUPYTER_REMOTE_TOKEN', '<missing>'), "
+        "import os, stat; print('token=' + os.environ.get('JUPYTER_REMOTE_TOKEN', '<missing>'), "
+        "'pin=' + os.environ.get('JUPYTER_REMOTE_TLS_FINGERPRINT', '<missing>')[:4], "
         "'cuda=' + repr(os.environ.get('CUDA_VISIBLE_DEVICES')), "
-        "'index=' + os.environ['NOMAD_ALLOC_INDEX'], flush=True)"
+        "'index=' + os.environ['NOMAD_ALLOC_INDEX'], "
+        "'mode=' + oct(stat.S_IMODE(os.stat('secrets/token.env').st_mode)), flush=True)"
     )
     job = build(
         job_id=job_id,
@@ -568,8 +586,9 @@ def test_workers_run_with_the_token_from_a_variable_and_scale(nomad_address: str
         command_args=["-c", script],
         kill_timeout_s=2,
         token_variable_path=path,
+        tls_pinned=True,
     )
-    assert secret not in json.dumps(job)
+    assert not any(v in json.dumps(job) for v in items.values())
     _call(nomad_address, "PUT", "/v1/jobs", job)
     try:
         _call(nomad_address, "POST", f"/v1/job/{job_id}/scale", scale_payload("workers", 2, "test"))
@@ -591,7 +610,10 @@ def test_workers_run_with_the_token_from_a_variable_and_scale(nomad_address: str
             ).strip()
             for a in allocs
         )
-        assert outputs == [f"token={secret} cuda='' index=0", f"token={secret} cuda='' index=1"]
+        assert outputs == [
+            "token=tok-0f8e7d6c pin=abab cuda='' index=0 mode=0o600",
+            "token=tok-1a2b3c4d pin=abab cuda='' index=1 mode=0o600",
+        ]
     finally:
         _call(nomad_address, "DELETE", f"/v1/job/{job_id}?purge=true")
         _call(nomad_address, "DELETE", f"/v1/var/{path}")

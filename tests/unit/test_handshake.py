@@ -9,26 +9,36 @@ import pytest
 from jupyter_remote.protocol import new_token
 from jupyter_remote.protocol._handshake import (
     MAGIC,
+    MAX_ID,
     MAX_JSON,
     NONCE,
     PROOF,
     HandshakeError,
+    Hello,
     block_length,
     controller_challenge,
     controller_reply,
+    hello_id,
+    hello_length,
+    parse_hello,
     parse_json_block,
     verify_controller_reply,
     verify_worker_hello,
     worker_hello,
 )
 
-INFO = {"worker_id": "w-1", "pid": 1234, "python": [3, 11]}
+INFO = {"pid": 1234, "python": [3, 11]}
+WID = "jr-abc-app-f-3"
 
 
 def _split_block(data: bytes) -> dict[str, Any]:
     n = block_length(data[:4])
     assert len(data) == 4 + n
     return parse_json_block(data[4:])
+
+
+def _hello(token: str, challenge: bytes, worker_id: str = WID) -> tuple[bytes, bytes]:
+    return worker_hello(token, challenge, worker_id, INFO)
 
 
 def test_new_token_is_64_hex_characters_and_fresh() -> None:
@@ -42,12 +52,17 @@ def test_full_round_trip() -> None:
     challenge, server_nonce = controller_challenge()
     assert challenge == MAGIC + server_nonce and len(server_nonce) == NONCE
 
-    hello, worker_nonce = worker_hello(token, challenge, INFO)
+    hello, worker_nonce = _hello(token, challenge)
     assert len(worker_nonce) == NONCE
-    head, rest = hello[: NONCE + PROOF], hello[NONCE + PROOF :]
-    assert head[:NONCE] == worker_nonce
-    verify_worker_hello(token, server_nonce, head)
-    assert _split_block(rest) == INFO
+    # The controller learns the claimed id before the proof, to pick the credential.
+    for n in range(len(hello)):
+        need = hello_length(hello[:n])
+        assert n < need <= len(hello)
+        assert hello_id(hello[:n]) in (None, WID)
+    assert hello_length(hello) == len(hello)
+    parsed = parse_hello(hello)
+    assert (parsed.nonce, parsed.worker_id) == (worker_nonce, WID)
+    assert verify_worker_hello(token, server_nonce, parsed) == INFO
 
     reply = controller_reply(token, server_nonce, worker_nonce, {"ok": True})
     verify_controller_reply(token, server_nonce, worker_nonce, reply[:PROOF])
@@ -57,7 +72,7 @@ def test_full_round_trip() -> None:
 def test_rejection_status_carries_the_reason() -> None:
     token = new_token()
     challenge, server_nonce = controller_challenge()
-    _, worker_nonce = worker_hello(token, challenge, INFO)
+    _, worker_nonce = _hello(token, challenge)
     status = {"ok": False, "error": "Python 3.10 worker, 3.11 caller"}
     reply = controller_reply(token, server_nonce, worker_nonce, status)
     verify_controller_reply(token, server_nonce, worker_nonce, reply[:PROOF])
@@ -70,15 +85,27 @@ def test_challenges_are_fresh() -> None:
 
 def test_worker_with_wrong_token_is_rejected() -> None:
     challenge, server_nonce = controller_challenge()
-    hello, _ = worker_hello(new_token(), challenge, INFO)
+    hello, _ = _hello(new_token(), challenge)
     with pytest.raises(HandshakeError, match="worker failed authentication"):
-        verify_worker_hello(new_token(), server_nonce, hello[: NONCE + PROOF])
+        verify_worker_hello(new_token(), server_nonce, parse_hello(hello))
+
+
+def test_the_worker_id_and_info_are_bound_to_the_proof() -> None:
+    token = new_token()
+    challenge, server_nonce = controller_challenge()
+    hello, _ = _hello(token, challenge)
+    swapped_id = hello.replace(WID.encode(), WID.encode()[:-1] + b"4")
+    with pytest.raises(HandshakeError, match="worker failed authentication"):
+        verify_worker_hello(token, server_nonce, parse_hello(swapped_id))
+    swapped_info = hello.replace(b"1234", b"4321")
+    with pytest.raises(HandshakeError, match="worker failed authentication"):
+        verify_worker_hello(token, server_nonce, parse_hello(swapped_info))
 
 
 def test_controller_with_wrong_token_is_rejected() -> None:
     worker_token = new_token()
     challenge, server_nonce = controller_challenge()
-    _, worker_nonce = worker_hello(worker_token, challenge, INFO)
+    _, worker_nonce = _hello(worker_token, challenge)
     reply = controller_reply(new_token(), server_nonce, worker_nonce, {"ok": True})
     with pytest.raises(HandshakeError, match="controller failed authentication"):
         verify_controller_reply(worker_token, server_nonce, worker_nonce, reply[:PROOF])
@@ -87,10 +114,10 @@ def test_controller_with_wrong_token_is_rejected() -> None:
 def test_replayed_hello_for_another_challenge_is_rejected() -> None:
     token = new_token()
     challenge, _ = controller_challenge()
-    hello, _ = worker_hello(token, challenge, INFO)
+    hello, _ = _hello(token, challenge)
     _, other_nonce = controller_challenge()
     with pytest.raises(HandshakeError):
-        verify_worker_hello(token, other_nonce, hello[: NONCE + PROOF])
+        verify_worker_hello(token, other_nonce, parse_hello(hello))
 
 
 def test_controller_proof_is_not_a_worker_proof() -> None:
@@ -99,23 +126,32 @@ def test_controller_proof_is_not_a_worker_proof() -> None:
     _, server_nonce = controller_challenge()
     worker_nonce = b"\x01" * NONCE
     proof = controller_reply(token, server_nonce, worker_nonce, {"ok": True})[:PROOF]
+    forged = Hello(worker_nonce, WID, b"{}", proof)
     with pytest.raises(HandshakeError):
-        verify_worker_hello(token, server_nonce, worker_nonce + proof)
+        verify_worker_hello(token, server_nonce, forged)
 
 
 def test_truncated_hello_is_rejected() -> None:
     token = new_token()
-    challenge, server_nonce = controller_challenge()
-    hello, _ = worker_hello(token, challenge, INFO)
-    with pytest.raises(HandshakeError):
-        verify_worker_hello(token, server_nonce, hello[: NONCE + PROOF - 1])
+    challenge, _ = controller_challenge()
+    hello, _ = _hello(token, challenge)
+    with pytest.raises(HandshakeError, match="truncated"):
+        parse_hello(hello[:-1])
+
+
+@pytest.mark.parametrize("n_id", [0, MAX_ID + 1, 0xFFFF])
+def test_worker_id_length_is_bounded(n_id: int) -> None:
+    with pytest.raises(HandshakeError, match="worker id of"):
+        hello_length(b"\x00" * NONCE + n_id.to_bytes(2, "big"))
+    with pytest.raises(HandshakeError, match="a worker id has"):
+        worker_hello(new_token(), controller_challenge()[0], "w" * n_id, INFO)
 
 
 @pytest.mark.parametrize(
     "challenge",
     [
         b"HTTP/1.1 400 Bad Request\r\n",
-        b"JRMT2\n" + b"\x00" * NONCE,
+        b"JRMT1\n" + b"\x00" * NONCE,
         MAGIC + b"\x00" * (NONCE - 1),
         MAGIC + b"\x00" * (NONCE + 1),
         b"",
@@ -124,7 +160,7 @@ def test_truncated_hello_is_rejected() -> None:
 )
 def test_bad_magic_is_rejected(challenge: bytes) -> None:
     with pytest.raises(HandshakeError, match="did not speak the jupyter_remote protocol"):
-        worker_hello(new_token(), challenge, INFO)
+        worker_hello(new_token(), challenge, WID, INFO)
 
 
 def test_block_length_limits() -> None:

@@ -2,11 +2,14 @@
 
 Lifecycle of a pool's job:
 
-1. The first worker registers the job (``count`` 1) after writing the session
-   token to the job's Nomad Variable (never into the spec); later workers
-   raise ``count`` through the scale endpoint. Worker ``i`` is allocation
-   index ``i``, so its id is ``<job id>-<i>`` (Nomad interpolates
-   ``${NOMAD_ALLOC_INDEX}`` into the task's arguments).
+1. The first worker registers the job (``count`` 1) after writing its
+   credential to the job's Nomad Variable (never into the spec); later
+   workers add theirs, then raise ``count`` through the scale endpoint, never
+   past a worker whose credential is not written yet. Worker ``i`` is
+   allocation index ``i``, so its id is ``<job id>-<i>`` (Nomad interpolates
+   ``${NOMAD_ALLOC_INDEX}`` into the task's arguments) and its template
+   renders item ``w<i>``: its own credential, in a 0600 file. Credentials of
+   allocations that have started are dropped from the variable.
 2. The task runs the node's Python on the bootstrap text
    (``runtime._fetch.bootstrap_source``): it fetches the runtime from the
    controller over the authenticated channel, caches it, and serves. A
@@ -20,6 +23,8 @@ Lifecycle of a pool's job:
    model, driver, too big) fails its pending workers at once with a message
    naming what was asked and what the cluster has; one waiting on capacity is
    said so and waited for up to ``capacity_wait`` seconds.
+   The task runs Python with ``-P``: the task directory, which Nomad leaves
+   writable by every user of the node under raw_exec, is not on ``sys.path``.
 4. Allocation updates (the event stream, else polling) report every worker's
    end with the task's exit code, signal, OOM flag, and last stderr lines.
 5. When the pool closes, the job is stopped and purged and its variable
@@ -55,7 +60,15 @@ from ._gpu import (
     is_unplaceable,
     node_capacity_shortfall,
 )
-from ._jobspec import GROUP, TASK, build_worker_job, job_variable_path, task_resources
+from ._jobspec import (
+    FINGERPRINT_ITEM,
+    GROUP,
+    TASK,
+    build_worker_job,
+    credential_item,
+    job_variable_path,
+    task_resources,
+)
 
 __all__ = ["NomadBackend", "job_id_for"]
 
@@ -84,6 +97,26 @@ class _Job:
     reported: set[int] = field(default_factory=set)  # indexes whose end was reported
     killed: set[int] = field(default_factory=set)  # indexes stopped before they started
     image_key: str | None = None  # the job's Image, hashed when the job is registered
+    credentials: dict[int, str] = field(default_factory=dict, repr=False)  # not yet rendered
+    issued: set[int] = field(default_factory=set)  # indexes whose credential was given to us
+    started: set[int] = field(default_factory=set)  # indexes past their template (running)
+    fingerprint: str | None = None  # the controller certificate's pin, when TLS
+
+    def variable_items(self) -> dict[str, str]:
+        """The job's variable: the credentials of workers not started yet, and the pin."""
+        for index in list(self.started):
+            self.credentials.pop(index, None)
+        items = {credential_item(i): token for i, token in self.credentials.items()}
+        if self.fingerprint:
+            items[FINGERPRINT_ITEM] = self.fingerprint
+        return items
+
+    def launchable(self) -> int:
+        """The count that starts every worker whose credential is written, and no other."""
+        count = self.count
+        while count in self.issued:
+            count += 1
+        return count
 
 
 class NomadBackend(Backend):
@@ -180,24 +213,29 @@ class NomadBackend(Backend):
     async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
         self._loop = asyncio.get_running_loop()
         self._ensure_watcher()
-        job = self._jobs[spec.label]
+        job, index = self._find(worker_id)
+        if job is None or job is not self._jobs.get(spec.label):
+            raise WorkerStartError(f"{worker_id}: its Nomad job is gone (the pool was released)")
+        job.credentials[index] = address.token
+        job.issued.add(index)
+        job.fingerprint = address.tls_fingerprint
         async with job.lock:
-            wanted = job.next_index
+            wanted = job.launchable()
+            if wanted <= job.count:
+                return  # a concurrent launch covered this worker
+            path = job_variable_path(job.job_id)
+            await asyncio.to_thread(self.client.put_variable, path, job.variable_items())
             if not job.registered:
                 if spec.image is not None:  # hashes its local files: not on the loop
                     job.image_key = await asyncio.to_thread(lambda: str(spec.image.key))
                 body = self._job_body(job, address, wanted)
-                path = job_variable_path(job.job_id)
-                await asyncio.to_thread(self.client.put_variable, path, {"token": address.token})
                 reply = await asyncio.to_thread(self.client.register_job, body["Job"])
                 job.registered, job.count = True, wanted
-            elif job.count < wanted:
+            else:
                 reply = await asyncio.to_thread(
                     self.client.scale_job, job.job_id, GROUP, wanted, "jupyter_remote: scale up"
                 )
                 job.count = wanted
-            else:
-                return
         eval_id = reply.get("EvalID")
         if eval_id:
             asyncio.get_running_loop().create_task(self._watch_placement(job, str(eval_id)))
@@ -230,7 +268,7 @@ class NomadBackend(Backend):
     def _job_body(self, job: _Job, address: ControllerAddress, count: int) -> dict[str, Any]:
         c = self.config
         args = [
-            "-c", bootstrap_source(),
+            "-P", "-c", bootstrap_source(),
             "--connect", f"{address.host}:{address.port}",
             "--worker-id", f"{job.job_id}-${{NOMAD_ALLOC_INDEX}}",
         ]  # fmt: skip
@@ -269,6 +307,7 @@ class NomadBackend(Backend):
             env=env,
             meta=meta,
             token_variable_path=job_variable_path(job.job_id),
+            tls_pinned=address.tls_fingerprint is not None,
         )
 
     def _purge(self, job: _Job) -> None:
@@ -386,6 +425,8 @@ class NomadBackend(Backend):
         index = int(match.group(1))
         alloc_id = str(alloc["ID"])
         job.allocs.setdefault(index, alloc_id)
+        if alloc.get("ClientStatus") != "pending":
+            job.started.add(index)  # its template has rendered: the credential can go
         if index in job.killed and alloc.get("ClientStatus") == "running":
             job.killed.discard(index)
             with contextlib.suppress(NomadError):

@@ -46,21 +46,29 @@ The mapping, option by option::
                                                                      and builds the image on the
                                                                      node (runtime/_fetch.py)
     Image.from_registry(tag)  docker_image = tag                     docker driver only
-    token_variable_path       Task.Templates[0]: renders             the session token, read by
-                                JUPYTER_REMOTE_TOKEN from the        the task's workload identity
-                                Nomad Variable's "token" item        at start; never in the spec
-                                into secrets/token.env (env=true,
-                                change_mode "noop")
+    token_variable_path       Task.Templates[0]: renders             each worker's own credential,
+                                JUPYTER_REMOTE_TOKEN from the        read by the task's workload
+                                Nomad Variable's "w<alloc index>"    identity at start; never in
+                                item (and, with tls_pinned,          the spec; the file is 0600
+                                JUPYTER_REMOTE_TLS_FINGERPRINT       (the agent's user), its values
+                                from "fingerprint") into             reach only the task's env
+                                secrets/token.env (env=true,
+                                perms 0600, change_mode "noop")
     kill_timeout_s            Task.KillTimeout (ns)                  SIGKILL after this
     (fixed)                   Task.KillSignal = "SIGTERM"            Nomad's default SIGINT would
                                                                      only interrupt the input
 
-Tokens: a job spec is readable by anyone with ``read-job``, so the worker's
-session token is never put in it. The backend writes it to the Nomad Variable
-:func:`job_variable_path` (item ``token``) before registering the job; in
-Nomad 1.6 a task's workload identity may read ``nomad/jobs/<job_id>`` (and
-``/<group>``, ``/<group>/<task>``) of its own namespace without any ACL
-policy, and the template renders it into the task's environment.
+Credentials: a job spec is readable by anyone with ``read-job``, so no
+credential is ever put in it. Each worker has its own, issued by the
+controller for its id and accepted once; the backend writes worker ``i``'s
+to item ``w<i>`` of the Nomad Variable :func:`job_variable_path` before the
+job's count reaches ``i + 1`` (with the controller certificate's pin as item
+``fingerprint`` when the channel is TLS); in Nomad 1.6 a task's workload
+identity may read ``nomad/jobs/<job_id>`` (and ``/<group>``,
+``/<group>/<task>``) of its own namespace without any ACL policy, and the
+template renders its own item into a 0600 file in the task's ``secrets/``
+and from there into the task's environment, which other users of the node
+cannot read.
 
 GPUs: the NVIDIA device plugin puts the assigned GPUs' UUIDs in
 ``NVIDIA_VISIBLE_DEVICES``; docker's nvidia runtime confines the container to
@@ -97,13 +105,15 @@ __all__ = [
     "DEFAULT_MEMORY_MIB",
     "DOCKER_PYTHON",
     "DRIVERS",
+    "FINGERPRINT_ENV",
+    "FINGERPRINT_ITEM",
     "GPU_FROM_NVIDIA_ENV",
     "GROUP",
     "MHZ_PER_CORE",
     "TASK",
     "TOKEN_ENV",
-    "TOKEN_VARIABLE_ITEM",
     "build_worker_job",
+    "credential_item",
     "job_variable_path",
     "scale_payload",
     "task_resources",
@@ -119,9 +129,11 @@ DEFAULT_MEMORY_MIB = 1024
 #: The interpreter inside docker images: python3 exists where python may not (Debian, Ubuntu).
 DOCKER_PYTHON = "python3"
 TOKEN_ENV = "JUPYTER_REMOTE_TOKEN"
-TOKEN_VARIABLE_ITEM = "token"
+FINGERPRINT_ENV = "JUPYTER_REMOTE_TLS_FINGERPRINT"
+FINGERPRINT_ITEM = "fingerprint"
 GPU_FROM_NVIDIA_ENV = "JUPYTER_REMOTE_GPU_FROM_NVIDIA"
 _TOKEN_DEST = "secrets/token.env"
+_CREDENTIAL_PREFIX = "w"
 # nomad/structs/variables.go: validVariablePath
 _VARIABLE_PATH = re.compile(r"[a-zA-Z0-9_~/-]{1,128}")
 _NS = 1_000_000_000
@@ -134,6 +146,15 @@ def job_variable_path(job_id: str) -> str:
     'nomad/jobs/jr-abc'
     """
     return f"nomad/jobs/{job_id}"
+
+
+def credential_item(index: int) -> str:
+    """The item of the job's variable that holds the credential of allocation ``index``.
+
+    >>> credential_item(3)
+    'w3'
+    """
+    return f"{_CREDENTIAL_PREFIX}{index}"
 
 
 def task_resources(spec: WorkerSpec) -> dict[str, Any]:
@@ -187,19 +208,19 @@ def _strings(what: str, mapping: Mapping[str, str]) -> dict[str, str]:
     return dict(mapping)
 
 
-def _token_template(path: str) -> dict[str, Any]:
+def _credential_template(path: str, tls_pinned: bool) -> dict[str, Any]:
     if not _VARIABLE_PATH.fullmatch(path):
         raise ConfigError(
             f"Bad Nomad Variable path {path!r}: use 1 to 128 letters, digits, '-', '_', '~' "
             f"or '/', e.g. {job_variable_path('jr-1234')!r} (so the job ID must be one too)."
         )
+    own = f'index . (printf "{_CREDENTIAL_PREFIX}%s" (env "NOMAD_ALLOC_INDEX"))'
+    pin = f"\n{FINGERPRINT_ENV}={{{{ .{FINGERPRINT_ITEM} }}}}" if tls_pinned else ""
+    body = f"{TOKEN_ENV}={{{{ {own} }}}}{pin}"
     return {
-        "EmbeddedTmpl": (
-            f'{{{{ with nomadVar "{path}" }}}}'
-            f"{TOKEN_ENV}={{{{ .{TOKEN_VARIABLE_ITEM} }}}}"
-            "{{ end }}\n"
-        ),
+        "EmbeddedTmpl": f'{{{{ with nomadVar "{path}" }}}}{body}{{{{ end }}}}\n',
         "DestPath": _TOKEN_DEST,
+        "Perms": "0600",
         "Envvars": True,
         "ChangeMode": "noop",
     }
@@ -223,6 +244,7 @@ def build_worker_job(
     meta: Mapping[str, str],
     kill_timeout_s: float = 10,
     token_variable_path: str | None = None,
+    tls_pinned: bool = False,
 ) -> dict[str, Any]:
     """The ``PUT /v1/jobs`` body for ``count`` workers of ``spec`` (mapping in the module doc).
 
@@ -258,6 +280,11 @@ def build_worker_job(
             f"{TOKEN_ENV} must not be in a Nomad job's env, where anyone who can read the "
             "job sees it; write it to a Nomad Variable and pass token_variable_path."
         )
+    if FINGERPRINT_ENV in task_env:
+        raise ConfigError(
+            f"{FINGERPRINT_ENV} travels with the credentials in the job's Nomad Variable; "
+            "pass tls_pinned instead of putting it in env."
+        )
     if spec.gpu is not None:
         task_env[GPU_FROM_NVIDIA_ENV] = "1"
     elif driver == "raw_exec":
@@ -273,7 +300,7 @@ def build_worker_job(
         "KillTimeout": round(kill_timeout_s * _NS),
     }
     if token_variable_path is not None:
-        task["Templates"] = [_token_template(token_variable_path)]
+        task["Templates"] = [_credential_template(token_variable_path, tls_pinned)]
 
     group: dict[str, Any] = {
         "Name": GROUP,
