@@ -363,7 +363,7 @@ def test_gpu_shortfall_for_a_model_no_node_has() -> None:
     [
         ("H100:3", 3, "Ask for at most 2 per worker, e.g. gpu='H100:2'"),
         ("A100:2", 2, "Ask for at most 1 per worker, e.g. gpu='A100-40GB'"),
-        ("any:3", 3, "Ask for at most 2 per worker, e.g. gpu='H100:2'"),
+        ("any:3", 3, "Ask for at most 2 per worker, e.g. gpu='any:2'"),
         (["B200:3", "H100:3"], 3, "Ask for at most 2 per worker, e.g. gpu='H100:2'"),
     ],
 )

@@ -265,7 +265,7 @@ def _next_try(request: GpuRequest | None, gpus: Sequence[ClusterGpus]) -> str:
         same = [g for g in gpus if choice.matches(g.device, g.memory_mib)]
         if same:
             most = max(same, key=lambda g: g.per_node)
-            name = most.gpu_name or "any"
+            name = "any" if choice.model is None else most.gpu_name or "any"
             return (
                 f"Ask for at most {most.per_node} per worker, e.g. "
                 f"gpu={_with_count(name, most.per_node)}"
