@@ -37,6 +37,7 @@ __all__ = [
     "find_gpu_model",
     "gpu_table",
     "load_gpu_table",
+    "model_for_device",
     "parse_cpu",
     "parse_gpu",
     "parse_memory",
@@ -234,6 +235,35 @@ def find_gpu_model(name: str, table: tuple[GpuModel, ...] | None = None) -> GpuM
             "(see jupyter_remote.resources.load_gpu_table)."
         )
     return model
+
+
+def model_for_device(
+    device_model: str, memory_mib: int | None = None, table: tuple[GpuModel, ...] | None = None
+) -> GpuModel | None:
+    """The table row a user names to get this device (NVIDIA's model string), or None.
+
+    Several rows may match one device ("A100" and "A100-40GB" both take an
+    A100-SXM4-40GB): the most specific wins, the one with the highest memory
+    floor the device meets, then the later row (the table runs from general to
+    specific, and an operator's rows come last). That is the name to suggest,
+    since it gets this device and no smaller variant.
+
+    >>> model_for_device("NVIDIA A100-SXM4-40GB", 40960).name
+    'A100-40GB'
+    >>> model_for_device("NVIDIA H100 80GB HBM3").name, model_for_device("NVIDIA RTX A6000")
+    ('H100', None)
+    """
+    table = gpu_table() if table is None else table
+    best: tuple[int, int, GpuModel] | None = None
+    for position, model in enumerate(table):
+        if not model.matches(device_model):
+            continue
+        if memory_mib is not None and memory_mib < model.min_memory_mib:
+            continue
+        rank = (model.min_memory_mib, position, model)
+        if best is None or rank[:2] > best[:2]:
+            best = rank
+    return None if best is None else best[2]
 
 
 @dataclass(frozen=True)

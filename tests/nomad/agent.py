@@ -12,6 +12,15 @@ The agent binds 127.0.0.1 on free random ports, keeps its state under
 ``tmp_dir`` and enables ``raw_exec``, so several engineers (and several test
 sessions) can run agents side by side. ``start_dev_agent`` returns once the
 leader is elected and the dev node is ready and eligible.
+
+With ``gpus`` (and ``plugin_dir``, the folder ``../shared/nomad/install
+--plugins DIR`` wrote), the node runs the ``nomad-device-fakegpu`` device
+plugin and looks like a node with those NVIDIA GPUs; ``start_dev_agent`` then
+also waits until the node has fingerprinted all of them::
+
+    agent = start_dev_agent(tmp_dir, plugin_dir=plugins,
+                            gpus=[FakeGpus("NVIDIA H100 80GB HBM3", 2, 81559)])
+    agent.gpu_ids()  # {"NVIDIA H100 80GB HBM3": ["GPU-...", "GPU-..."]}
 """
 
 from __future__ import annotations
@@ -25,11 +34,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DevAgent", "start_dev_agent"]
+__all__ = ["A100_40GB", "FAKEGPU_PLUGIN", "H100_80GB", "DevAgent", "FakeGpus", "start_dev_agent"]
+
+#: The device plugin's file name in its plugin_dir, which is also its name in the agent config.
+FAKEGPU_PLUGIN = "nomad-device-fakegpu"
 
 _CONFIG = """\
 bind_addr = "127.0.0.1"
@@ -64,6 +77,38 @@ acl {{
 }}
 """
 
+_FAKEGPU_CONFIG = """
+plugin_dir = "{plugin_dir}"
+
+plugin "{plugin}" {{
+  config {{
+    gpus = [
+{groups}
+    ]
+  }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class FakeGpus:
+    """One group of identical GPUs for the fake device plugin (NVML name, count, MiB)."""
+
+    model: str
+    count: int
+    memory_mib: int
+
+    def hcl(self) -> str:
+        return (
+            f"      {{ model = {json.dumps(self.model)}, count = {self.count}, "
+            f"memory_mib = {self.memory_mib} }},"
+        )
+
+
+#: The node of ../shared/nomad/fakegpu-agent.hcl, as nomad-device-nvidia would report it.
+H100_80GB = FakeGpus("NVIDIA H100 80GB HBM3", 2, 81559)
+A100_40GB = FakeGpus("NVIDIA A100-SXM4-40GB", 1, 40960)
+
 
 @dataclass
 class DevAgent:
@@ -91,6 +136,14 @@ class DevAgent:
     def get(self, path: str) -> Any:
         """GET a JSON document from the agent's API (for readiness checks and helpers)."""
         return self.request("GET", path)
+
+    def gpu_ids(self) -> dict[str, list[str]]:
+        """The NVIDIA GPUs the node reports: model name -> instance ids (GPU UUIDs)."""
+        return _gpu_ids(self._node())
+
+    def _node(self) -> Any:
+        (stub,) = self.get("/v1/nodes")
+        return self.get(f"/v1/node/{stub['ID']}")
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -126,7 +179,16 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _ready(agent: DevAgent, acl: bool) -> bool:
+def _gpu_ids(node: Any) -> dict[str, list[str]]:
+    devices = (node.get("NodeResources") or {}).get("Devices") or []
+    return {
+        str(d["Name"]): [str(i["ID"]) for i in d.get("Instances") or []]
+        for d in devices
+        if (d.get("Vendor"), d.get("Type")) == ("nvidia", "gpu")
+    }
+
+
+def _ready(agent: DevAgent, acl: bool, gpus: int = 0) -> bool:
     try:
         if not agent.get("/v1/status/leader"):
             return False
@@ -144,7 +206,11 @@ def _ready(agent: DevAgent, acl: bool) -> bool:
     except (OSError, urllib.error.URLError, ValueError, KeyError):
         return False
     driver = (node.get("Drivers") or {}).get("raw_exec") or {}
-    return bool(driver.get("Detected") and driver.get("Healthy"))
+    if not (driver.get("Detected") and driver.get("Healthy")):
+        return False
+    # Device plugins fingerprint after the node registers: jobs asking for GPUs before
+    # that would be unplaceable.
+    return sum(len(ids) for ids in _gpu_ids(node).values()) >= gpus
 
 
 def start_dev_agent(
@@ -153,15 +219,30 @@ def start_dev_agent(
     acl: bool = False,
     timeout: float = 60.0,
     binary: str = "nomad",
+    plugin_dir: str | os.PathLike[str] | None = None,
+    gpus: Sequence[FakeGpus] = (),
 ) -> DevAgent:
     """Start ``nomad agent -dev`` with its state under ``tmp_dir``; wait until a node is ready.
 
     With ``acl``, ACLs are enforced and the agent is bootstrapped: ``agent.token``
-    is the management token.
+    is the management token. With ``gpus``, the node runs the fake GPU device
+    plugin found in ``plugin_dir`` and is ready once it reports every GPU.
     """
     exe = shutil.which(binary)
     if exe is None:
         raise FileNotFoundError(f"{binary!r} is not on PATH; install Nomad to run a dev agent")
+    extra = ""
+    if gpus:
+        if plugin_dir is None or not (Path(plugin_dir) / FAKEGPU_PLUGIN).is_file():
+            raise FileNotFoundError(
+                f"no {FAKEGPU_PLUGIN} in plugin_dir={plugin_dir!r}; "
+                "write it with ../shared/nomad/install --plugins DIR"
+            )
+        extra = _FAKEGPU_CONFIG.format(
+            plugin_dir=Path(plugin_dir).resolve(),
+            plugin=FAKEGPU_PLUGIN,
+            groups="\n".join(g.hcl() for g in gpus),
+        )
     root = Path(tmp_dir)
     last_error = ""
     for _attempt in range(3):  # a random port may be taken between probing and binding
@@ -171,6 +252,7 @@ def start_dev_agent(
         config = root / "agent.hcl"
         config.write_text(
             _CONFIG.format(data_dir=data_dir, http=http, rpc=rpc, serf=serf, acl=str(acl).lower())
+            + extra
         )
         log_path = root / f"agent-{http}.log"
         log_file = log_path.open("wb")
@@ -193,7 +275,7 @@ def start_dev_agent(
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and process.poll() is None:
-                if _ready(agent, acl):
+                if _ready(agent, acl, sum(g.count for g in gpus)):
                     return agent
                 time.sleep(0.25)
         except BaseException:

@@ -20,9 +20,11 @@ import pytest
 from jupyter_remote.backends.base import WorkerSpec
 from jupyter_remote.backends.nomad import _gpu
 from jupyter_remote.backends.nomad._gpu import (
+    ClusterGpus,
     describe_cluster_gpus,
     device_block,
     explain_placement_failure,
+    gpu_shortfall,
     is_unplaceable,
     node_capacity_shortfall,
     preference_weights,
@@ -289,14 +291,108 @@ def _nodes(name: str) -> Any:
 def test_describe_cluster_gpus_counts_healthy_gpus_on_schedulable_nodes() -> None:
     # The down A100 node, the draining L4 node, the unhealthy A10G and the FPGA do not count.
     gpus = describe_cluster_gpus(_nodes("placement_nodes_gpu.json"))
-    assert gpus == {"NVIDIA H100 80GB HBM3": 16, "NVIDIA A10G": 3}
-    assert list(gpus) == ["NVIDIA H100 80GB HBM3", "NVIDIA A10G"]  # most first
+    assert gpus == [  # most first; per_node is the most on one node (8 on each H100 node)
+        ClusterGpus("NVIDIA H100 80GB HBM3", count=16, per_node=8, memory_mib=81559),
+        ClusterGpus("NVIDIA A10G", count=3, per_node=3, memory_mib=23028),
+    ]
+    assert [g.describe() for g in gpus] == [
+        "16 x gpu='H100' (NVIDIA H100 80GB HBM3, at most 8 on one node)",
+        "3 x gpu='A10G' (NVIDIA A10G)",
+    ]
 
 
 def test_describe_cluster_gpus_without_gpus() -> None:
-    assert describe_cluster_gpus(_nodes("placement_nodes_dev.json")) == {}
-    assert describe_cluster_gpus([]) == {}
-    assert describe_cluster_gpus([{"ID": "no-resources"}]) == {}
+    assert describe_cluster_gpus(_nodes("placement_nodes_dev.json")) == []
+    assert describe_cluster_gpus([]) == []
+    assert describe_cluster_gpus([{"ID": "no-resources"}]) == []
+
+
+@pytest.mark.parametrize(
+    ("device", "mib", "name"),
+    [
+        ("NVIDIA A100-SXM4-40GB", 40960, "A100-40GB"),  # not the broader "A100"
+        ("NVIDIA A100-SXM4-80GB", 81920, "A100-80GB"),
+        ("NVIDIA A10G", 23028, "A10G"),  # not "A10", which takes A10G too
+        ("Tesla T4", 15360, "T4"),
+        ("NVIDIA H100 80GB HBM3", 81559, "H100"),
+        ("NVIDIA H100 80GB HBM3", 40000, None),  # a slice below every H100 row's floor
+        ("NVIDIA RTX A6000", 49140, None),
+    ],
+)
+def test_cluster_gpus_are_named_as_gpu_values(device: str, mib: int, name: str | None) -> None:
+    gpus = ClusterGpus(device, count=1, per_node=1, memory_mib=mib)
+    assert gpus.gpu_name == name
+    if name is not None:  # the suggested name really gets this device
+        assert gpus.fits(request(name).choices[0])
+
+
+def test_a_gpu_missing_from_the_table_is_offered_as_any() -> None:
+    text = ClusterGpus("NVIDIA RTX A6000", count=4, per_node=4).describe()
+    assert text == (
+        "4 x NVIDIA RTX A6000 (only as gpu='any'; name it in JUPYTER_REMOTE_GPU_TABLE to ask "
+        "for it by model)"
+    )
+
+
+# -- what no node could ever give ------------------------------------------------------------
+
+FAKEGPU_NODE = [
+    ClusterGpus("NVIDIA H100 80GB HBM3", count=2, per_node=2, memory_mib=81559),
+    ClusterGpus("NVIDIA A100-SXM4-40GB", count=1, per_node=1, memory_mib=40960),
+]
+
+
+@pytest.mark.parametrize(
+    "gpu", ["H100", "H100:2", "A100", "A100-40GB", "any", "any:2", ["A100-80GB", "H100"]]
+)
+def test_gpu_shortfall_passes_what_some_node_could_give(gpu: str | list[str]) -> None:
+    assert gpu_shortfall(request(gpu), FAKEGPU_NODE) is None
+
+
+def test_gpu_shortfall_for_a_model_no_node_has() -> None:
+    assert gpu_shortfall(request("A100-80GB"), FAKEGPU_NODE) == (
+        "no node has a GPU matching gpu='A100-80GB'; this cluster has: 2 x gpu='H100' "
+        "(NVIDIA H100 80GB HBM3), 1 x gpu='A100-40GB' (NVIDIA A100-SXM4-40GB). Ask for a GPU "
+        "the cluster has, e.g. gpu='H100', or have an operator add nodes with that GPU "
+        "(see nomad_jobs/README.md)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("gpu", "count", "suggestion"),
+    [
+        ("H100:3", 3, "Ask for at most 2 per worker, e.g. gpu='H100:2'"),
+        ("A100:2", 2, "Ask for at most 1 per worker, e.g. gpu='A100-40GB'"),
+        ("any:3", 3, "Ask for at most 2 per worker, e.g. gpu='any:2'"),
+        (["B200:3", "H100:3"], 3, "Ask for at most 2 per worker, e.g. gpu='H100:2'"),
+    ],
+)
+def test_gpu_shortfall_for_more_gpus_than_one_node_has(
+    gpu: str | list[str], count: int, suggestion: str
+) -> None:
+    message = gpu_shortfall(request(gpu), FAKEGPU_NODE)
+    assert message is not None
+    assert message.startswith(
+        f"no node has {count} GPUs of one model matching gpu='{request(gpu)}' "
+        "(the GPUs of one worker come from one node); this cluster has: "
+    )
+    assert suggestion in message
+    assert message.endswith("or have an operator add nodes with more (see nomad_jobs/README.md)")
+
+
+def test_gpu_shortfall_counts_gpus_per_node_not_per_cluster() -> None:
+    # 16 H100s, but at most 8 on a node: one worker cannot have 9.
+    gpus = describe_cluster_gpus(_nodes("placement_nodes_gpu.json"))
+    assert gpu_shortfall(request("H100:8"), gpus) is None
+    message = gpu_shortfall(request("H100:9"), gpus)
+    assert message is not None and "e.g. gpu='H100:8'" in message
+
+
+def test_gpu_shortfall_on_a_cluster_without_gpus() -> None:
+    message = gpu_shortfall(request("any"), [])
+    assert message is not None
+    assert "no ready node of this cluster reports an NVIDIA GPU" in message
+    assert "Ask an operator to add GPU nodes" in message
 
 
 # -- placement failures ----------------------------------------------------------------------
@@ -398,7 +494,14 @@ def test_node_capacity_shortfall_when_only_the_combination_is_too_big() -> None:
 
 
 H100_SPEC = WorkerSpec("demo.embed", cpu=4, memory=32768, gpu=parse_gpu("H100"))
-GPU_NODES = {"NVIDIA H100 80GB HBM3": 16, "NVIDIA A10G": 3}
+GPU_NODES = [
+    ClusterGpus("NVIDIA H100 80GB HBM3", count=16, per_node=8, memory_mib=81559),
+    ClusterGpus("NVIDIA A10G", count=3, per_node=3, memory_mib=23028),
+]
+GPU_NODES_TEXT = (
+    "this cluster has: 16 x gpu='H100' (NVIDIA H100 80GB HBM3, at most 8 on one node), "
+    "3 x gpu='A10G' (NVIDIA A10G)"
+)
 
 
 def test_explain_missing_gpu_names_what_the_cluster_has() -> None:
@@ -407,14 +510,15 @@ def test_explain_missing_gpu_names_what_the_cluster_has() -> None:
     assert message == (
         "Nomad cannot place workers for demo.embed (gpu='H200:2, B200:2', cpu=2, memory=8192 MiB): "
         "no node has 2 GPUs of one model matching gpu='H200:2, B200:2' (1 of 1 node); "
-        "this cluster has: 16 x NVIDIA H100 80GB HBM3, 3 x NVIDIA A10G. "
-        "Ask for a GPU the cluster has, or add nodes with it (see nomad_jobs/README.md; "
-        "a model missing from the GPU table goes in JUPYTER_REMOTE_GPU_TABLE)."
+        f"{GPU_NODES_TEXT}. "
+        "Ask for a GPU the cluster has, e.g. gpu='H100', or add nodes with it (see "
+        "nomad_jobs/README.md; a model missing from the GPU table goes in "
+        "JUPYTER_REMOTE_GPU_TABLE)."
     )
 
 
 def test_explain_missing_gpu_on_a_cluster_without_gpus() -> None:
-    message = explain_placement_failure(H100_SPEC, _metrics("placement_missing_gpu.json"), {})
+    message = explain_placement_failure(H100_SPEC, _metrics("placement_missing_gpu.json"), [])
     assert "no node has a GPU matching gpu='H100' (1 of 1 node)" in message
     assert "no ready node of this cluster reports an NVIDIA GPU" in message
     assert "nomad-device-nvidia" in message
@@ -422,7 +526,7 @@ def test_explain_missing_gpu_on_a_cluster_without_gpus() -> None:
 
 def test_explain_missing_driver() -> None:
     spec = WorkerSpec("demo.f", cpu=1)
-    message = explain_placement_failure(spec, _metrics("placement_missing_driver.json"), {})
+    message = explain_placement_failure(spec, _metrics("placement_missing_driver.json"), [])
     assert message.startswith("Nomad cannot place workers for demo.f (cpu=1): ")
     assert "the task driver is not enabled or not healthy on 1 of 1 node" in message
     assert "driver option" in message
@@ -430,13 +534,13 @@ def test_explain_missing_driver() -> None:
 
 
 def test_explain_no_nodes_names_the_settings_to_check() -> None:
-    message = explain_placement_failure(None, _metrics("placement_no_nodes.json"), {})
+    message = explain_placement_failure(None, _metrics("placement_no_nodes.json"), [])
     assert message.startswith("Nomad cannot place workers: no ready, eligible client node")
     assert "datacenters and node_pool settings" in message
 
 
 def test_explain_other_constraint_quotes_it() -> None:
-    message = explain_placement_failure(None, _metrics("placement_constraint.json"), {})
+    message = explain_placement_failure(None, _metrics("placement_constraint.json"), [])
     assert "1 node did not meet the constraint '${attr.kernel.name} = windows'" in message
 
 
@@ -446,7 +550,7 @@ def test_explain_busy_gpus() -> None:
         "Nomad cannot place workers for demo.embed (gpu='H100', cpu=4, memory=32768 MiB): "
         "1 of 3 nodes lack a GPU matching gpu='H100'; "
         "2 nodes that could run it are full (GPUs in use on 2); "
-        "this cluster has: 16 x NVIDIA H100 80GB HBM3, 3 x NVIDIA A10G. "
+        f"{GPU_NODES_TEXT}. "
         "Capacity frees up as other allocations finish (the Nomad backend waits up to its "
         "capacity_wait setting), or ask for fewer resources."
     )
@@ -454,10 +558,10 @@ def test_explain_busy_gpus() -> None:
 
 def test_explain_busy_memory_and_cores() -> None:
     spec = WorkerSpec("demo.f", cpu=1, memory=20000)
-    message = explain_placement_failure(spec, _metrics("placement_busy_memory.json"), {})
+    message = explain_placement_failure(spec, _metrics("placement_busy_memory.json"), [])
     assert "1 node that could run it is full (memory on 1)" in message
     assert "capacity frees up" in message.lower()
-    message = explain_placement_failure(spec, _metrics("placement_busy_cores.json"), {})
+    message = explain_placement_failure(spec, _metrics("placement_busy_cores.json"), [])
     assert "(whole cores in use on 1)" in message
 
 
@@ -468,7 +572,7 @@ def test_explain_too_big_says_so_instead_of_waiting() -> None:
         recorded["job"]["Resources"], _nodes("placement_nodes_dev.json")
     )
     message = explain_placement_failure(
-        spec, recorded["evaluation"]["FailedTGAllocs"]["workers"], {}, shortfall=shortfall
+        spec, recorded["evaluation"]["FailedTGAllocs"]["workers"], [], shortfall=shortfall
     )
     assert message == (
         "Nomad cannot place workers for demo.f (cpu=0.5, memory=100000 MiB): no node is big "
@@ -484,9 +588,8 @@ def test_explain_busy_gpu_request_still_names_the_cluster_gpus() -> None:
     )
     assert message.startswith("Nomad cannot place workers with gpu='H100:8': ")
     assert message.endswith(
-        "this cluster has: 16 x NVIDIA H100 80GB HBM3, 3 x NVIDIA A10G. Capacity frees up as "
-        "other allocations finish (the Nomad backend waits up to its capacity_wait setting), "
-        "or ask for fewer resources."
+        f"{GPU_NODES_TEXT}. Capacity frees up as other allocations finish (the Nomad backend "
+        "waits up to its capacity_wait setting), or ask for fewer resources."
     )
 
 

@@ -88,13 +88,15 @@ class Kernel:
         assert ex.status == "ok", ex.of("error") or ex.reply
         return ex
 
-    def close(self) -> None:
+    def close(self, now: bool = True) -> None:
+        """Stop the kernel: killed, or with ``now=False`` asked to exit (its atexit hooks run)."""
         self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
+        self.km.shutdown_kernel(now=now)
 
 
-def start_kernel() -> Kernel:
-    env = {**os.environ, "JUPYTER_REMOTE_PROGRESS": "1"}
+def start_kernel(env: dict[str, str] | None = None) -> Kernel:
+    """A kernel with the extension loaded; ``env`` is added to this process's environment."""
+    env = {**os.environ, "JUPYTER_REMOTE_PROGRESS": "1", **(env or {})}
     km = KernelManager(kernel_name="python3")
     km.start_kernel(env=env)
     kernel = Kernel(km)

@@ -57,6 +57,7 @@ from ._events import placement_failures, task_state
 from ._gpu import (
     describe_cluster_gpus,
     explain_placement_failure,
+    gpu_shortfall,
     is_unplaceable,
     node_capacity_shortfall,
 )
@@ -175,14 +176,10 @@ class NomadBackend(Backend):
         if spec.gpu is None:
             return
         nodes = await asyncio.to_thread(self.client.nodes_with_resources)
-        gpus = describe_cluster_gpus(nodes)
-        if not any(choice.model is None or any(choice.matches(m) for m in gpus)
-                   for choice in spec.gpu.choices):  # fmt: skip
-            have = ", ".join(f"{n} x {m}" for m, n in gpus.items()) or "no NVIDIA GPU"
+        problem = gpu_shortfall(spec.gpu, describe_cluster_gpus(nodes))
+        if problem:
             raise GpuUnavailableError(
-                f"no node of the Nomad cluster at {self.config.address} has gpu={spec.gpu!s}; "
-                f"it has: {have}. Ask for one of those, or have an operator add nodes running "
-                "the nomad-device-nvidia plugin with that GPU"
+                f"{spec.label}: on the Nomad cluster at {self.config.address}, {problem}."
             )
 
     def _check_image(self, image: Any) -> None:

@@ -31,31 +31,41 @@ weights (100, 50, 25, ...) so Nomad picks the earliest choice it can place
 now. Nomad has one ``Count`` per block, so every choice must ask for the same
 number of GPUs.
 
+Before a job is registered, :func:`gpu_shortfall` compares a request with
+the GPUs the nodes report (:func:`describe_cluster_gpus`), so a model no node
+has, or more GPUs than any one node has, fails at once. Messages name the
+cluster's GPUs as a user writes them (``2 x gpu='H100' (NVIDIA H100 80GB
+HBM3)``, the table's name from
+:func:`~jupyter_remote.resources.model_for_device`), so the next attempt can
+be copied from the error.
+
 Placement failures come back as an evaluation's ``FailedTGAllocs[group]``
 (Nomad's ``AllocMetric``). :func:`is_unplaceable` tells "can never run here"
 (every node filtered: no such GPU, no driver, a constraint) from "waiting for
 capacity" (nodes exhausted: GPUs, cores or memory in use);
-:func:`explain_placement_failure` says which, naming the GPUs the cluster has
-(:func:`describe_cluster_gpus`). The scheduler cannot tell "memory in use"
-from "more memory than any node has", so :func:`node_capacity_shortfall`
-compares the task's resources with the nodes themselves.
+:func:`explain_placement_failure` says which, naming the GPUs the cluster has.
+The scheduler cannot tell "memory in use" from "more memory than any node
+has", so :func:`node_capacity_shortfall` compares the task's resources with
+the nodes themselves.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jupyter_remote.backends.base import WorkerSpec
 from jupyter_remote.exceptions import ConfigError
-from jupyter_remote.resources import GPU_TABLE_ENV, GpuChoice, GpuRequest
+from jupyter_remote.resources import GPU_TABLE_ENV, GpuChoice, GpuRequest, model_for_device
 
 __all__ = [
     "DEVICE_NAME",
+    "ClusterGpus",
     "describe_cluster_gpus",
     "device_block",
     "explain_placement_failure",
+    "gpu_shortfall",
     "is_unplaceable",
     "node_capacity_shortfall",
     "preference_weights",
@@ -157,18 +167,65 @@ def _schedulable(node: Mapping[str, Any]) -> bool:
     return status == "ready" and eligibility == "eligible"
 
 
-def describe_cluster_gpus(nodes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Healthy NVIDIA GPUs per model on ready, eligible nodes.
+@dataclass(frozen=True)
+class ClusterGpus:
+    """The healthy GPUs of one NVIDIA model on the ready, eligible nodes.
+
+    ``device`` is NVIDIA's model string (Nomad's ``${device.model}``),
+    ``count`` the GPUs in the cluster, ``per_node`` the most on one node (all
+    GPUs of one worker come from one node, so that is the largest
+    ``gpu="...:N"`` that can run), ``memory_mib`` the smallest memory reported.
+    """
+
+    device: str
+    count: int
+    per_node: int
+    memory_mib: int | None = None
+
+    @property
+    def gpu_name(self) -> str | None:
+        """What a user passes as ``gpu=`` to get this device; None when the GPU table has none."""
+        model = model_for_device(self.device, self.memory_mib)
+        return None if model is None else model.name
+
+    def fits(self, choice: GpuChoice) -> bool:
+        """Whether one worker could get ``choice`` from these GPUs (when they are free)."""
+        return self.per_node >= choice.count and choice.matches(self.device, self.memory_mib)
+
+    def describe(self) -> str:
+        """E.g. ``2 x gpu='H100' (NVIDIA H100 80GB HBM3)``."""
+        per_node = f", at most {self.per_node} on one node" if self.per_node < self.count else ""
+        name = self.gpu_name
+        if name is None:
+            return (
+                f"{self.count} x {self.device} (only as gpu='any'{per_node}; "
+                f"name it in {GPU_TABLE_ENV} to ask for it by model)"
+            )
+        return f"{self.count} x gpu={name!r} ({self.device}{per_node})"
+
+
+def _memory_mib(device: Mapping[str, Any]) -> int | None:
+    attribute = (device.get("Attributes") or {}).get("memory") or {}
+    value, unit = attribute.get("Int"), attribute.get("Unit")
+    if not isinstance(value, int):
+        return None
+    return {"MiB": value, "GiB": value * 1024}.get(str(unit))
+
+
+def describe_cluster_gpus(nodes: Sequence[Mapping[str, Any]]) -> list[ClusterGpus]:
+    """Healthy NVIDIA GPUs per model on ready, eligible nodes, the most numerous first.
 
     ``nodes`` is what ``GET /v1/nodes?resources=true`` returns (node stubs
     whose ``NodeResources.Devices`` lists each node's device groups).
 
     >>> node = {"NodeResources": {"Devices": [{"Vendor": "nvidia", "Type": "gpu",
     ...     "Name": "NVIDIA A10G", "Instances": [{"Healthy": True}, {"Healthy": True}]}]}}
-    >>> describe_cluster_gpus([node, node])
-    {'NVIDIA A10G': 4}
+    >>> [gpus.describe() for gpus in describe_cluster_gpus([node, node])]
+    ["4 x gpu='A10G' (NVIDIA A10G, at most 2 on one node)"]
     """
-    counts: Counter[str] = Counter()
+    count: dict[str, int] = {}
+    per_node: dict[str, int] = {}
+    memory: dict[str, int | None] = {}
     for node in nodes:
         if not _schedulable(node):
             continue
@@ -176,18 +233,80 @@ def describe_cluster_gpus(nodes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             if device.get("Vendor") != _VENDOR or device.get("Type") != _TYPE:
                 continue
             healthy = sum(1 for i in device.get("Instances") or () if i.get("Healthy", True))
-            if healthy:
-                counts[str(device.get("Name"))] += healthy
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+            if not healthy:
+                continue
+            name = str(device.get("Name"))
+            count[name] = count.get(name, 0) + healthy
+            per_node[name] = max(per_node.get(name, 0), healthy)
+            mib = _memory_mib(device)
+            seen = memory.get(name, mib)
+            memory[name] = None if mib is None or seen is None else min(mib, seen)
+    groups = [ClusterGpus(name, n, per_node[name], memory[name]) for name, n in count.items()]
+    return sorted(groups, key=lambda g: (-g.count, g.device))
 
 
-def _cluster_gpus_phrase(gpus: Mapping[str, int]) -> str:
+def _cluster_gpus_phrase(gpus: Sequence[ClusterGpus]) -> str:
     if not gpus:
         return (
             "no ready node of this cluster reports an NVIDIA GPU (is the nomad-device-nvidia "
             "plugin installed on the GPU clients? see nomad_jobs/README.md)"
         )
-    return "this cluster has: " + ", ".join(f"{n} x {name}" for name, n in gpus.items())
+    return "this cluster has: " + ", ".join(g.describe() for g in gpus)
+
+
+def _with_count(name: str, count: int) -> str:
+    return repr(name if count == 1 else f"{name}:{count}")
+
+
+def _next_try(request: GpuRequest | None, gpus: Sequence[ClusterGpus]) -> str:
+    """What to ask for instead: fewer GPUs of a model asked for, else a model the cluster has."""
+    named = [g for g in gpus if g.gpu_name is not None]
+    for choice in request.choices if request is not None else ():
+        same = [g for g in gpus if choice.matches(g.device, g.memory_mib)]
+        if same:
+            most = max(same, key=lambda g: g.per_node)
+            name = "any" if choice.model is None else most.gpu_name or "any"
+            return (
+                f"Ask for at most {most.per_node} per worker, e.g. "
+                f"gpu={_with_count(name, most.per_node)}"
+            )
+    if named:
+        return f"Ask for a GPU the cluster has, e.g. gpu={named[0].gpu_name!r}"
+    if gpus:
+        return "Ask for gpu='any'"
+    return "Ask an operator to add GPU nodes"
+
+
+def gpu_shortfall(request: GpuRequest, gpus: Sequence[ClusterGpus]) -> str | None:
+    """Why no node could ever give one worker ``request``'s GPUs, or None if one could.
+
+    ``gpus`` is what :func:`describe_cluster_gpus` found. Busy GPUs count as
+    available here: they free up.
+
+    >>> from jupyter_remote.resources import parse_gpu
+    >>> h100 = [ClusterGpus("NVIDIA H100 80GB HBM3", 2, 2, 81559)]
+    >>> gpu_shortfall(parse_gpu(["A100-80GB", "H100"]), h100) is None
+    True
+    >>> print(gpu_shortfall(parse_gpu("H100:3"), h100))
+    no node has 3 GPUs of one model matching gpu='H100:3' (the GPUs of one worker come from one \
+node); this cluster has: 2 x gpu='H100' (NVIDIA H100 80GB HBM3). Ask for at most 2 per worker, \
+e.g. gpu='H100:2', or have an operator add nodes with more (see nomad_jobs/README.md)
+    """
+    if any(g.fits(choice) for choice in request.choices for g in gpus):
+        return None
+    matching = any(
+        choice.matches(g.device, g.memory_mib) for choice in request.choices for g in gpus
+    )
+    if matching:
+        why = " (the GPUs of one worker come from one node)"
+        more = "nodes with more"
+    else:
+        why = ""
+        more = "nodes with that GPU"
+    return (
+        f"no node has {_gpu_wanted(request)}{why}; {_cluster_gpus_phrase(gpus)}. "
+        f"{_next_try(request, gpus)}, or have an operator add {more} (see nomad_jobs/README.md)"
+    )
 
 
 def _get_int(metrics: Mapping[str, Any], key: str) -> int:
@@ -258,7 +377,7 @@ def _gpu_wanted(gpu: GpuRequest | None) -> str:
 def explain_placement_failure(
     request: WorkerSpec | GpuRequest | None,
     metrics: Mapping[str, Any],
-    gpus: Mapping[str, int],
+    gpus: Sequence[ClusterGpus],
     *,
     shortfall: str | None = None,
 ) -> str:
@@ -272,10 +391,11 @@ def explain_placement_failure(
     >>> from jupyter_remote.resources import parse_gpu
     >>> metrics = {"NodesEvaluated": 3, "NodesFiltered": 3,
     ...            "ConstraintFiltered": {"missing devices": 3}}
-    >>> msg = explain_placement_failure(parse_gpu("H100"), metrics, {"NVIDIA A10G": 2})
+    >>> a10g = [ClusterGpus("NVIDIA A10G", 2, 1, 23028)]
+    >>> msg = explain_placement_failure(parse_gpu("H100"), metrics, a10g)
     >>> msg.partition(":")[2].split(";")[0]
     " no node has a GPU matching gpu='H100' (3 of 3 nodes)"
-    >>> "this cluster has: 2 x NVIDIA A10G" in msg
+    >>> "this cluster has: 2 x gpu='A10G' (NVIDIA A10G, at most 1 on one node)" in msg
     True
     """
     gpu = request.gpu if isinstance(request, WorkerSpec) else request
@@ -307,7 +427,7 @@ def explain_placement_failure(
             + _cluster_gpus_phrase(gpus)
         )
         advice.append(
-            "Ask for a GPU the cluster has, or add nodes with it (see nomad_jobs/README.md; "
+            f"{_next_try(gpu, gpus)}, or add nodes with it (see nomad_jobs/README.md; "
             f"a model missing from the GPU table goes in {GPU_TABLE_ENV})"
         )
     missing_drivers = filtered.pop(_MISSING_DRIVERS, 0)
