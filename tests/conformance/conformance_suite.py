@@ -244,6 +244,24 @@ class BackendConformance:
             f.remote(funcs.SetstateFails(1))
         assert f.remote(8) == 8
 
+    def test_result_the_caller_cannot_unpickle_fails_only_its_input(self, app: jr.App) -> None:
+        f = app.function(max_containers=1)(funcs.worker_only_value)
+        out = list(f.map(range(100), kwargs={"bad": 50}, return_exceptions=True))
+        err = out[50]
+        assert isinstance(err, jr.SerializationError), err
+        assert "input 50 of worker_only_value()" in str(err)
+        assert "jr_worker_only.Thing" in str(err)
+        assert out[:50] + out[51:] == [i for i in range(100) if i != 50]
+        unordered = f.map(range(20), kwargs={"bad": 3}, order_outputs=False, return_exceptions=True)
+        values = list(unordered)
+        assert sorted(v for v in values if isinstance(v, int)) == [i for i in range(20) if i != 3]
+        assert sum(isinstance(v, jr.SerializationError) for v in values) == 1
+        with pytest.raises(jr.SerializationError, match=r"input 5 of .*jr_worker_only\.Thing"):
+            list(f.map(range(10), kwargs={"bad": 5}))
+        with pytest.raises(jr.SerializationError, match=r"jr_worker_only\.Thing"):
+            f.remote(1, 1)
+        assert f.remote(2, 1) == 2
+
     @pytest.mark.parametrize("kind", ["str", "reduce"])
     def test_exception_that_breaks_when_shown_or_pickled_keeps_the_worker(
         self, app: jr.App, tmp_path: Path, kind: str
