@@ -20,7 +20,7 @@ from typing import Any
 
 from ..config import Settings
 from ..exceptions import RemoteError, RemoteTraceback, SerializationError
-from ..protocol import Failure, FunctionDef, Payload, dumps, loads
+from ..protocol import Failure, FunctionDef, Payload, dumps, loads, safe_str, salvage
 
 __all__ = [
     "Inputs",
@@ -283,7 +283,9 @@ def rebuild_exception(failure: Failure, filename: str | None = None) -> BaseExce
     if failure.exc is not None:
         try:
             exc = loads(failure.exc)
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # even SystemExit from its reconstruction: a RemoteError
             exc = None
     if not isinstance(exc, BaseException):
         return RemoteError(f"{failure.type_name}: {failure.message}", tb)
@@ -291,12 +293,46 @@ def rebuild_exception(failure: Failure, filename: str | None = None) -> BaseExce
     return exc
 
 
-def load_values(payload: Payload, what: Callable[[], str]) -> list[Any]:
+def load_values(
+    payload: Payload, where: range | list[tuple[int, int]], what: Callable[[], str]
+) -> tuple[list[Any], list[SerializationError]]:
+    """The values of a chunk of results, and errors for those that cannot be unpickled here.
+
+    ``where`` says whose results they are: inputs ``where`` (a range), or
+    ``[(position in the chunk, input index), ...]``. A value that cannot be
+    unpickled is replaced, in place, by the :class:`SerializationError` that names
+    its type and input, so that only that input fails.
+    """
     try:
-        values: list[Any] = loads(payload)
-    except Exception as exc:
+        return loads(payload), []
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        error = exc
+    try:
+        values, cause_of = salvage(payload)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         raise SerializationError(
-            f"the result of {what()} cannot be unpickled here ({exc}); is the module that defines "
-            "it importable in the caller?"
-        ) from exc
-    return values
+            f"the results of {what()} cannot be unpickled here ({type(error).__name__}: "
+            f"{safe_str(error)}); is the module that defines them importable in the caller?"
+        ) from error
+    indexes = dict(where) if isinstance(where, list) else dict(enumerate(where))
+    errors: list[SerializationError] = []
+    for pos, value in enumerate(values):
+        cause = cause_of(value)
+        index = indexes.get(pos)
+        if cause is None or index is None:  # fine, or not delivered (a duplicate)
+            continue
+        fix = "Install that module here too, or return" if cause.importing else "Return"
+        err = SerializationError(
+            f"the result of input {index} of {what()} cannot be unpickled here: "
+            f"{cause.describe()}. {fix} plain data (numbers, strings, lists, dicts, numpy arrays)."
+        )
+        if not cause.importing:
+            err.__cause__ = cause.error
+            cause.error.__suppress_context__ = True
+        values[pos] = err
+        errors.append(err)
+    return values, errors

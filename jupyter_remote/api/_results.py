@@ -43,7 +43,9 @@ class _Single:
         for kind, a, b in outcomes:
             if kind == OK:
                 pos = 0 if type(a) is range else a[0][0]
-                self.value = load_values(b, _what(self.call))[pos]
+                values, errors = load_values(b, a, _what(self.call))
+                self.value = values[pos]
+                self.error = errors[0] if errors else None
                 self.done = True
             elif kind == ERR:
                 self.error = rebuild_exception(b, self.call.source_file)
@@ -116,7 +118,10 @@ class MapReader:
         order = self.order
         for kind, a, b in outcomes:
             if kind == OK:
-                values = load_values(b, _what(self.call))
+                values, errors = load_values(b, a, _what(self.call))
+                if errors and not self.return_exceptions:  # only its input failed: as an ERR
+                    cancel(self.call)
+                    raise errors[0]
                 if type(a) is range:  # values of inputs a.start .. a.stop-1
                     if not order:
                         out += values

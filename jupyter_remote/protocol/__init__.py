@@ -19,7 +19,17 @@ from ._messages import (
     Yielded,
     new_token,
 )
-from ._serialization import Failure, Payload, dumps, failure_from_exception, loads, python_version
+from ._serialization import (
+    Failure,
+    Payload,
+    Unloadable,
+    dumps,
+    failure_from_exception,
+    loads,
+    python_version,
+    safe_str,
+    salvage,
+)
 
 __all__ = [
     "ENTER_MARK",
@@ -40,6 +50,7 @@ __all__ = [
     "RunBatch",
     "Shutdown",
     "TimedOut",
+    "Unloadable",
     "Yielded",
     "dumps",
     "encode_frame",
@@ -48,4 +59,6 @@ __all__ = [
     "loads",
     "new_token",
     "python_version",
+    "safe_str",
+    "salvage",
 ]

@@ -16,6 +16,10 @@ either a tuple of columns (``.map``: input ``first+i`` is
 which of them to run (``None``: all), so a retry or a requeue after a worker
 death re-sends the same payload with fewer offsets. ``Results.offsets`` is a
 ``range`` when several inputs that succeeded are consecutive.
+
+A payload that ``loads`` refuses is read again input by input (``salvage``): only
+the inputs holding something that cannot be rebuilt fail, as results do in the
+caller.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ class RunBatch(NamedTuple):
     offsets: tuple[int, ...] | None
     timeout: float | None
     generator: bool
-    size: int = 0  # inputs in ``args``: all of them fail if the payload cannot be loaded
+    size: int = 0  # inputs in ``args``: all of them fail if no input can be told apart
 
 
 class Cancel(NamedTuple):

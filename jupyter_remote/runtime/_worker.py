@@ -48,6 +48,8 @@ from ..protocol import (
     encode_frame,
     failure_from_exception,
     loads,
+    safe_str,
+    salvage,
 )
 from ._capture import CaptureStream, FdCapture, OutputBuffer
 
@@ -294,10 +296,15 @@ class Worker:
             self._defs[batch.function.hash] = _Loaded(batch.function)
         data: Any = []
         kwargs: dict[str, Any] = {}
+        unloadable: list[tuple[int, Failure]] = []
         target: Callable[..., Any]
         try:
             loaded = self._defs[batch.function_hash]
-            data, kwargs = loads(batch.args)
+            try:
+                data, kwargs = loads(batch.args)
+            except BaseException as exc:
+                # Some inputs cannot be rebuilt here: they fail, the rest of the batch runs.
+                data, kwargs, unloadable = _salvage_inputs(batch, loaded.name, exc)
             target = loaded.target(batch.method)
         except BaseException as exc:
             # Loading the function, the arguments or running @enter failed: every input fails.
@@ -309,6 +316,9 @@ class Worker:
             return
         columns = isinstance(data, tuple)  # a tuple of columns (map), or a list of rows
         offsets = range(_count(data)) if batch.offsets is None else increasing(batch.offsets)
+        if unloadable:
+            skip = {off for off, _ in unloadable}
+            offsets = [off for off in offsets if off not in skip]
         # The common map of one argument calls ``target(column[off])``, nothing more.
         fast = columns and len(data) == 1 and not kwargs and not batch.generator
         column = data[0] if fast else ()
@@ -317,7 +327,7 @@ class Worker:
         output = self.output
         cancelled_calls = self._cancelled
         values: list[Any] = []
-        failures: list[tuple[int, Failure]] = []
+        failures: list[tuple[int, Failure]] = unloadable
         cancelled: list[int] = []
         start = 0  # position in offsets of the first input not reported yet
         self._results_due = False
@@ -398,7 +408,7 @@ class Worker:
         if values:
             try:
                 payload = dumps(values)
-            except Exception:
+            except BaseException:  # even SystemExit from a __reduce__: only its input fails
                 ok, values = self._drop_unpicklable(list(ok), values, failures)
                 payload = dumps(values) if ok else None
         offsets = compact_offsets(ok) if payload is not None else ()
@@ -418,10 +428,11 @@ class Worker:
         for off, value in zip(ok, values, strict=True):
             try:
                 dumps(value)
-            except Exception as exc:
+            except BaseException as exc:
                 err = SerializationError(
                     f"the return value of type {type(value).__module__}."
-                    f"{type(value).__qualname__} cannot be pickled ({exc}); return plain data "
+                    f"{type(value).__qualname__} cannot be pickled ({type(exc).__name__}: "
+                    f"{safe_str(exc)}); return plain data "
                     "(numbers, strings, lists, dicts, numpy arrays) or save it to a Volume"
                 )
                 failures.append((off, failure_from_exception(err)))
@@ -429,3 +440,47 @@ class Worker:
                 keep_ok.append(off)
                 keep.append(value)
         return keep_ok, keep
+
+
+def _salvage_inputs(
+    batch: RunBatch, name: str, error: BaseException
+) -> tuple[Any, dict[str, Any], list[tuple[int, Failure]]]:
+    """The inputs of a batch whose arguments ``loads`` refused, and failures for those at fault.
+
+    Raises ``error`` when no input can be told apart (the payload itself is broken),
+    and every input of the batch fails with it.
+    """
+    from ..exceptions import SerializationError
+
+    try:
+        (data, kwargs), cause_of = salvage(batch.args)
+    except BaseException:
+        raise error from None
+    columns = isinstance(data, tuple)
+    wanted = range(_count(data)) if batch.offsets is None else batch.offsets
+    # Keyword arguments are shared: when one cannot be rebuilt, every input fails with it.
+    shared = [(f"keyword argument {k!r}", cause_of(v)) for k, v in kwargs.items()]
+    failures: list[tuple[int, Failure]] = []
+    for off in wanted:
+        args = tuple(c[off] for c in data) if columns else data[off]
+        faults = shared + [(f"argument {i}", cause_of(arg)) for i, arg in enumerate(args)]
+        fault = next(((which, cause) for which, cause in faults if cause is not None), None)
+        if fault is None:
+            continue
+        which, cause = fault
+        advice = (
+            "Install that module where the function runs (an Image), or pass plain data."
+            if cause.importing
+            else "Pass plain data, or create that object inside the function."
+        )
+        err = SerializationError(
+            f"input {batch.first + off} of {name}(): {which} cannot be unpickled on the worker: "
+            f"{cause.describe()}. {advice}"
+        )
+        if not cause.importing:  # its traceback shows the reconstruction code that failed
+            err.__cause__ = cause.error
+            cause.error.__suppress_context__ = True  # not our first, failed ``loads``
+        failures.append((off, failure_from_exception(err)))
+    if not failures:
+        raise error
+    return data, kwargs, failures

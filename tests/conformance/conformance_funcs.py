@@ -179,3 +179,62 @@ class FailsToLoad:
 
 def path_and_cwd() -> tuple[list[str], str]:
     return list(sys.path), os.getcwd()
+
+
+class SetstateFails:
+    """Pickles fine; restoring its state raises (on the worker, or in the caller)."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __setstate__(self, state: Any) -> None:
+        raise ValueError("cannot restore this state")
+
+
+def _module_named(name: str) -> Any:
+    """A module that exists only in this process, with a class ``Thing`` pickled by reference."""
+    import types
+
+    module = sys.modules.get(name)
+    if module is None:
+        module = types.ModuleType(name)
+        module.__file__ = f"<{name}, made in process {os.getpid()}>"
+        exec("class Thing:\n    def __init__(self, x):\n        self.x = x\n", module.__dict__)
+        sys.modules[name] = module
+    return module
+
+
+def caller_only_value(x: int) -> Any:
+    """An object of a class whose module only the calling process has."""
+    return _module_named("jr_caller_only").Thing(x)
+
+
+def worker_only_value(x: int, bad: int = -1) -> Any:
+    """``x``, except for ``bad``: an object of a class whose module only the worker has."""
+    if x != bad:
+        return x
+    return _module_named("jr_worker_only").Thing(x)
+
+
+def record(x: Any, log: str) -> Any:
+    with open(log, "a") as fh:
+        fh.write(f"{x}\n")
+    return x
+
+
+class BrokenStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken")
+
+
+class ReduceExits(Exception):
+    def __reduce__(self) -> Any:
+        raise SystemExit("an exception that exits when pickled")
+
+
+def raise_odd(kind: str, x: int, log: str) -> int:
+    """Log the run; input 2 raises an exception that breaks when formatted or pickled."""
+    record(x, log)
+    if x == 2:
+        raise BrokenStr() if kind == "str" else ReduceExits("odd input 2")
+    return os.getpid()

@@ -198,14 +198,96 @@ class BackendConformance:
         with pytest.raises(jr.SerializationError, match=r"input 2: argument 0"):
             list(f.map([1, 2, lock]))
 
-    def test_inputs_that_fail_to_load_fail_their_batch_without_hanging(self, app: jr.App) -> None:
+    def test_argument_that_cannot_be_unpickled_fails_only_its_input(self, app: jr.App) -> None:
         f = app.function(max_containers=1)(funcs.identity)
         inputs: list[Any] = list(range(100))
         inputs[50] = funcs.FailsToLoad()
         out = list(f.map(inputs, return_exceptions=True))
-        failed = [i for i, v in enumerate(out) if isinstance(v, RuntimeError)]
-        assert 50 in failed and len(failed) < 10  # only the batch that held it
-        assert all(out[i] == i for i in range(100) if i not in failed)
+        err = out[50]
+        assert isinstance(err, jr.SerializationError), err
+        assert "input 50 of identity(): argument 0 cannot be unpickled on the worker" in str(err)
+        assert "RuntimeError: this argument cannot be rebuilt on the worker" in str(err)
+        assert out[:50] + out[51:] == [i for i in range(100) if i != 50]  # the rest of its batch
+
+    def test_argument_that_cannot_be_unpickled_lets_its_batch_run(
+        self, app: jr.App, tmp_path: Path
+    ) -> None:
+        inputs: list[Any] = list(range(96))  # one worker: batches of 3 inputs
+        inputs[1] = funcs.SetstateFails(1)
+        for retries in (0, 1):
+            f = app.function(max_containers=1, retries=jr.Retries(retries, initial_delay=0.01))(
+                funcs.record
+            )
+            log = tmp_path / f"runs-{retries}"
+            log.write_text("")
+            with pytest.raises(
+                jr.SerializationError,
+                match=r"input 1 of record\(\): argument 0 .*SetstateFails.*ValueError: cannot "
+                "restore this state",
+            ):
+                list(f.map(inputs, [str(log)] * 96))
+            deadline = time.monotonic() + 10
+            while "2" not in log.read_text().split() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            runs = log.read_text().split()
+            assert "0" in runs and "2" in runs and "1" not in runs, (retries, runs)
+            assert len(runs) == len(set(runs)), (retries, runs)  # each ran once
+
+    def test_remote_argument_of_a_module_only_the_caller_has(self, app: jr.App) -> None:
+        f = app.function()(funcs.identity)
+        with pytest.raises(
+            jr.SerializationError,
+            match=r"input 0 of identity\(\): argument 0 .*jr_caller_only\.Thing.*No module named",
+        ):
+            f.remote(funcs.caller_only_value(7))
+        with pytest.raises(jr.SerializationError, match="ValueError: cannot restore"):
+            f.remote(funcs.SetstateFails(1))
+        assert f.remote(8) == 8
+
+    def test_result_the_caller_cannot_unpickle_fails_only_its_input(self, app: jr.App) -> None:
+        f = app.function(max_containers=1)(funcs.worker_only_value)
+        out = list(f.map(range(100), kwargs={"bad": 50}, return_exceptions=True))
+        err = out[50]
+        assert isinstance(err, jr.SerializationError), err
+        assert "input 50 of worker_only_value()" in str(err)
+        assert "jr_worker_only.Thing" in str(err)
+        assert out[:50] + out[51:] == [i for i in range(100) if i != 50]
+        unordered = f.map(range(20), kwargs={"bad": 3}, order_outputs=False, return_exceptions=True)
+        values = list(unordered)
+        assert sorted(v for v in values if isinstance(v, int)) == [i for i in range(20) if i != 3]
+        assert sum(isinstance(v, jr.SerializationError) for v in values) == 1
+        with pytest.raises(jr.SerializationError, match=r"input 5 of .*jr_worker_only\.Thing"):
+            list(f.map(range(10), kwargs={"bad": 5}))
+        with pytest.raises(jr.SerializationError, match=r"jr_worker_only\.Thing"):
+            f.remote(1, 1)
+        assert f.remote(2, 1) == 2
+
+    @pytest.mark.parametrize("kind", ["str", "reduce"])
+    def test_exception_that_breaks_when_shown_or_pickled_keeps_the_worker(
+        self, app: jr.App, tmp_path: Path, kind: str
+    ) -> None:
+        f = app.function(max_containers=1)(funcs.raise_odd)
+        log = tmp_path / "runs"
+        out = list(f.map([kind] * 5, range(5), [str(log)] * 5, return_exceptions=True))
+        err = out[2]
+        if kind == "str":  # it pickles: it comes back as its own type
+            assert type(err) is funcs.BrokenStr
+            tb = str(err.__cause__)
+            assert "conformance_funcs.BrokenStr: <exception str() failed>" in tb
+        else:
+            assert isinstance(err, jr.RemoteError), err
+            assert "conformance_funcs.ReduceExits: odd input 2" in str(err)
+            tb = err.remote_traceback
+        assert "in raise_odd" in tb  # the remote traceback
+        pids = {out[i] for i in (0, 1, 3, 4)}
+        assert len(pids) == 1  # one worker served them all: it survived input 2
+        assert sorted(log.read_text().split()) == ["0", "1", "2", "3", "4"]  # input 2 ran once
+        assert f.remote(kind, 5, str(log)) in pids
+        retrying = app.function(retries=jr.Retries(1, initial_delay=0.01))(funcs.raise_odd)
+        log.write_text("")
+        with pytest.raises((funcs.BrokenStr, jr.RemoteError)):
+            retrying.remote(kind, 2, str(log))
+        assert log.read_text().split() == ["2", "2"]  # the user's retries apply, once
 
     def test_unpicklable_result_is_an_error_naming_its_type(self, app: jr.App) -> None:
         f = app.function()(funcs.make_lock)

@@ -13,6 +13,7 @@ from jupyter_remote.api._pickling import (
     chunk_size_for,
     describe_type,
     function_def,
+    load_values,
     pickle_chunks,
     pickle_inputs,
     rebuild_exception,
@@ -310,3 +311,36 @@ def test_unpicklable_default_argument_is_named() -> None:
 
     with pytest.raises(SerializationError, match=r"<default argument 0>.*_thread\.lock"):
         function_def(f, "function", "f", Settings())
+
+
+class RestoreFails:
+    def __init__(self) -> None:
+        self.x = 1
+
+    def __setstate__(self, state: Any) -> None:
+        raise ValueError("cannot restore")
+
+
+def test_load_values_fails_only_the_value_that_cannot_be_unpickled() -> None:
+    payload = dumps([10, RestoreFails(), 12])
+    values, errors = load_values(payload, range(40, 43), lambda: "f()")
+    assert values[0] == 10 and values[2] == 12
+    assert errors == [values[1]] and isinstance(values[1], SerializationError)
+    assert str(values[1]).startswith(
+        f"the result of input 41 of f() cannot be unpickled here: rebuilding "
+        f"{RestoreFails.__module__}.RestoreFails raised ValueError: cannot restore. Return plain"
+    )
+    assert isinstance(values[1].__cause__, ValueError)
+    # Scattered inputs (after retries): only those delivered count.
+    _, errors = load_values(payload, [(0, 5), (2, 9)], lambda: "f()")
+    assert errors == []
+    _, errors = load_values(payload, [(1, 7)], lambda: "f()")
+    assert len(errors) == 1 and "input 7 of f()" in str(errors[0])
+
+
+def test_load_values_of_a_good_payload() -> None:
+    assert load_values(dumps([1, 2]), range(2), lambda: "f()") == ([1, 2], [])
+    broken = dumps([1, 2])
+    broken.data = bytes(broken.data)[:-3]
+    with pytest.raises(SerializationError, match=r"the results of f\(\) cannot be unpickled"):
+        load_values(broken, range(2), lambda: "f()")

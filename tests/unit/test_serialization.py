@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import pickle
+import sys
 import threading
+import types
 from typing import Any
 
 import numpy as np
 import pytest
 
-from jupyter_remote.protocol import Failure, Payload, dumps, failure_from_exception, loads
+from jupyter_remote.protocol import (
+    Failure,
+    Payload,
+    dumps,
+    failure_from_exception,
+    loads,
+    safe_str,
+    salvage,
+)
 from jupyter_remote.protocol._serialization import _INLINE_LIMIT
 
 
@@ -221,3 +231,112 @@ def test_skip_frames_never_drops_the_raising_frame() -> None:
     assert "in _level_two" in failure.traceback
     assert "in _level_one" not in failure.traceback
     assert "CustomError: deep problem" in failure.traceback
+
+
+class BrokenStr(Exception):
+    def __str__(self) -> str:
+        raise SystemExit("no str")  # even a BaseException
+
+
+class ReduceExits(Exception):
+    def __reduce__(self) -> Any:
+        raise SystemExit("no pickling")
+
+
+def test_failure_of_an_exception_whose_str_raises() -> None:
+    failure = _capture(lambda: _raise(BrokenStr("x")))
+    assert failure.type_name == f"{BrokenStr.__module__}.BrokenStr"
+    assert failure.message == "<str() failed: SystemExit>"
+    assert "BrokenStr: <exception str() failed>" in failure.traceback
+    assert "in _raise" in failure.traceback
+    assert failure.exc is not None and type(loads(failure.exc)) is BrokenStr
+
+
+def test_failure_of_an_exception_whose_pickling_raises_system_exit() -> None:
+    failure = _capture(lambda: _raise(ReduceExits("odd")))
+    assert failure.exc is None  # it cannot travel: the caller gets a RemoteError
+    assert (failure.type_name, failure.message) == (f"{ReduceExits.__module__}.ReduceExits", "odd")
+    assert failure.traceback.rstrip().endswith("ReduceExits: odd")
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def test_safe_str_gives_a_plain_str() -> None:
+    class Text(str):
+        pass
+
+    class Shows:
+        def __str__(self) -> str:
+            return Text("shown")
+
+    assert type(safe_str(Shows())) is str and safe_str(Shows()) == "shown"
+    assert safe_str(BrokenStr()) == "<str() failed: SystemExit>"
+
+
+class RestoreFails:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        raise ValueError(f"cannot restore {state['x']}")
+
+
+def _refuse() -> None:
+    raise RuntimeError("refused")
+
+
+class ReducesToError:
+    def __reduce__(self) -> Any:
+        return (_refuse, ())
+
+
+def test_salvage_marks_only_what_cannot_be_rebuilt() -> None:
+    arr = np.arange(10)
+    shared = ReducesToError()
+    obj = [0, RestoreFails(1), [2, ReducesToError()], {"k": RestoreFails(3)}, arr, shared]
+    obj += [(shared, 4), "end", {"fine": [5]}]
+    payload = dumps(obj)
+    with pytest.raises(ValueError, match="cannot restore 1"):
+        loads(payload)
+    back, cause_of = salvage(payload)
+    causes = [cause_of(v) for v in back]
+    assert [c is not None for c in causes] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [back[0], back[7], back[8]] == [0, "end", {"fine": [5]}]
+    np.testing.assert_array_equal(back[4], arr)  # out-of-band buffers stay in step
+    assert causes[1] is not None and not causes[1].importing
+    assert causes[1].describe() == (
+        f"rebuilding {RestoreFails.__module__}.RestoreFails raised ValueError: cannot restore 1"
+    )
+    assert causes[2] is not None and causes[2].what.endswith("._refuse")
+    assert "raised RuntimeError: refused" in causes[2].describe()
+    assert causes[3] is not None and "cannot restore 3" in causes[3].describe()
+    assert cause_of(back) is not None  # the list holds them
+
+
+def test_salvage_names_a_class_whose_module_is_missing() -> None:
+    module = types.ModuleType("jr_gone_module")
+    module.__file__ = "<made by a test>"
+    exec("class Thing:\n    def __init__(self):\n        self.x = 1\n", module.__dict__)
+    sys.modules["jr_gone_module"] = module
+    try:
+        payload = dumps([1, module.Thing(), 3])
+    finally:
+        del sys.modules["jr_gone_module"]
+    back, cause_of = salvage(payload)
+    cause = cause_of(back[1])
+    assert cause is not None and cause.importing and cause.what == "jr_gone_module.Thing"
+    assert isinstance(cause.error, ModuleNotFoundError)
+    assert cause.describe().startswith("importing jr_gone_module.Thing raised ModuleNotFoundError")
+    assert (back[0], back[2]) == (1, 3) and cause_of(back[0]) is None
