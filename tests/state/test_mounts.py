@@ -345,7 +345,11 @@ def _unprivileged_python() -> str | None:
 
 
 def test_unprivileged_worker(store: VolumeStore) -> None:
-    """As 'nobody': a link under a writable directory; a bind mount in a user namespace."""
+    """As 'nobody': a link under a writable directory; a bind mount in a user namespace.
+
+    Everything 'nobody' reads is copied below ``base`` (mode 0777) first: the
+    checkout and pytest's ``tmp_path`` may sit in directories only we can enter.
+    """
     python = _unprivileged_python()
     if not ROOT or shutil.which("setpriv") is None or python is None:
         pytest.skip("needs root, setpriv and a python3 >= 3.11 that any user can run")
@@ -354,6 +358,9 @@ def test_unprivileged_worker(store: VolumeStore) -> None:
     empty_at_root = f"/jr-test-{uuid.uuid4().hex[:12]}"
     os.mkdir(empty_at_root)
     try:
+        mounts_py = base / "_mounts.py"  # the module needs only the standard library
+        shutil.copyfile(MOUNTS_PY, mounts_py)
+        mounts_py.chmod(0o644)
         volumes = base / "volumes"
         shutil.copytree(store.url, volumes)
         for path in (base, base / "work", volumes, volumes / "a"):
@@ -361,7 +368,7 @@ def test_unprivileged_worker(store: VolumeStore) -> None:
             path.chmod(0o777)
         script = (
             "import importlib.util, json, os, sys\n"
-            f"spec = importlib.util.spec_from_file_location('_mounts', {str(MOUNTS_PY)!r})\n"
+            f"spec = importlib.util.spec_from_file_location('_mounts', {str(mounts_py)!r})\n"
             "m = importlib.util.module_from_spec(spec); sys.modules['_mounts'] = m\n"
             "spec.loader.exec_module(m)\n"
             "path = sys.argv[1]\n"
