@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from ..controller import CallState
-from ._results import await_result, cancel, wait_result
+from ._results import _Single, await_result, cancel, wait_result
 
 __all__ = ["FunctionCall"]
 
 T = TypeVar("T")
-_MISSING = object()
 
 
 class _Get(Generic[T]):
@@ -18,30 +17,19 @@ class _Get(Generic[T]):
         self._fc = fc
 
     def __call__(self, timeout: float | None = None) -> T:
-        """Wait for the result; ``OutputExpiredError`` (a ``TimeoutError``) after ``timeout`` s."""
-        fc = self._fc
-        if fc._result is _MISSING:
-            try:
-                fc._result = wait_result(fc._call, timeout)
-            except TimeoutError:
-                raise
-            except BaseException as exc:
-                fc._result, fc._error = None, exc
-        if fc._error is not None:
-            raise fc._error
-        value: T = fc._result
+        """Wait for the result; ``OutputExpiredError`` (a ``TimeoutError``) after ``timeout`` s.
+
+        ``timeout=0`` polls: the result if it is in, else ``OutputExpiredError`` at
+        once. A get that timed out or was interrupted (Ctrl-C, which also cancels
+        the call) leaves nothing behind: the next one waits again. The result, or
+        the error the call ended with, is kept and returned by every later get.
+        """
+        value: T = wait_result(self._fc._call, timeout, self._fc._single)
         return value
 
-    async def aio(self) -> T:
-        fc = self._fc
-        if fc._result is _MISSING:
-            try:
-                fc._result = await await_result(fc._call)
-            except BaseException as exc:
-                fc._result, fc._error = None, exc
-        if fc._error is not None:
-            raise fc._error
-        value: T = fc._result
+    async def aio(self, timeout: float | None = None) -> T:
+        """``get`` for async code, with the same ``timeout``; cancelling it cancels the call."""
+        value: T = await await_result(self._fc._call, timeout, self._fc._single)
         return value
 
 
@@ -55,8 +43,7 @@ class FunctionCall(Generic[T]):
 
     def __init__(self, call: CallState) -> None:
         self._call = call
-        self._result: Any = _MISSING
-        self._error: BaseException | None = None
+        self._single = _Single(call)  # the outcome, once taken from the call's channel
         self.get: _Get[T] = _Get(self)
 
     @property

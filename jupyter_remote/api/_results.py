@@ -7,6 +7,7 @@ a stream of values in order or as completed (``.map``), and yielded values
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
@@ -18,7 +19,15 @@ from ..protocol import loads
 from ._pickling import load_values, rebuild_exception
 from ._progress import Progress
 
-__all__ = ["MapCall", "MapReader", "cancel", "iter_generator", "wait_result"]
+__all__ = [
+    "MapCall",
+    "MapReader",
+    "aiter_generator",
+    "await_result",
+    "cancel",
+    "iter_generator",
+    "wait_result",
+]
 
 
 def cancel(call: CallState) -> None:
@@ -31,7 +40,12 @@ def _what(call: CallState) -> Callable[[], str]:
 
 
 class _Single:
-    """Reduces outcomes to the first input's result (or error)."""
+    """Reduces outcomes to the first input's result (or error); kept by a ``FunctionCall``.
+
+    Outcomes are taken from the channel once, so whatever waits on a call more
+    than once (``FunctionCall.get``) feeds the same ``_Single``: what arrived
+    stays, and an outcome that did not arrive yet can still be waited for.
+    """
 
     def __init__(self, call: CallState) -> None:
         self.call = call
@@ -41,16 +55,21 @@ class _Single:
 
     def feed(self, outcomes: list[Outcome]) -> None:
         for kind, a, b in outcomes:
+            if self.done:
+                return
             if kind == OK:
                 pos = 0 if type(a) is range else a[0][0]
-                values, errors = load_values(b, a, _what(self.call))
-                self.value = values[pos]
-                self.error = errors[0] if errors else None
+                try:
+                    values, errors = load_values(b, a, _what(self.call))
+                    self.value = values[pos]
+                    self.error = errors[0] if errors else None
+                except Exception as exc:  # a result payload that does not load at all
+                    self.error = exc
                 self.done = True
             elif kind == ERR:
                 self.error = rebuild_exception(b, self.call.source_file)
                 self.done = True
-            elif kind == END and not self.done:
+            elif kind == END:
                 self.error = CallCancelledError(
                     f"the call of {self.call.fdef.name}() was cancelled"
                 )
@@ -61,31 +80,49 @@ class _Single:
             raise self.error
         return self.value
 
+    def expired(self, timeout: float) -> OutputExpiredError:
+        return OutputExpiredError(
+            f"{self.call.fdef.name}() has not finished after {timeout:g}s; call .get() again "
+            "to keep waiting, or .cancel() it"
+        )
 
-def wait_result(call: CallState, timeout: float | None = None) -> Any:
-    """Block until the call's single result is in; Ctrl-C cancels the call."""
-    single = _Single(call)
+
+def wait_result(
+    call: CallState, timeout: float | None = None, single: _Single | None = None
+) -> Any:
+    """Block until the call's single result is in; Ctrl-C cancels the call.
+
+    ``timeout=0`` polls: an outcome already in is returned, else
+    ``OutputExpiredError`` at once. Pass the call's ``_Single`` to wait again later.
+    """
+    single = _Single(call) if single is None else single
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while not single.done:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise OutputExpiredError(
-                    f"{call.fdef.name}() has not finished after {timeout:g}s; call .get() again "
-                    "to keep waiting, or .cancel() it"
-                )
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             single.feed(call.channel.take(left))
+            if left == 0 and not single.done and timeout is not None:
+                raise single.expired(timeout)
     except KeyboardInterrupt:
         cancel(call)
         raise
     return single.result()
 
 
-async def await_result(call: CallState) -> Any:
-    single = _Single(call)
+async def await_result(
+    call: CallState, timeout: float | None = None, single: _Single | None = None
+) -> Any:
+    """``wait_result`` for async code: cancelling the awaiting task cancels the call."""
+    single = _Single(call) if single is None else single
     try:
-        while not single.done:
-            single.feed(await call.channel.atake())
+        async with asyncio.timeout(timeout):
+            while not single.done:
+                # atake returns at once when outcomes are in: timeout=0 polls.
+                single.feed(await call.channel.atake())
+    except TimeoutError:
+        if timeout is None or single.done:
+            raise
+        raise single.expired(timeout) from None
     except BaseException:
         if not single.done:
             cancel(call)
@@ -231,34 +268,65 @@ class MapCall(Iterator[Any]):
         self._chunks.close()
 
 
+class _Yields:
+    """Reduces a generator call's outcomes to its values, its error and its end."""
+
+    def __init__(self, call: CallState) -> None:
+        self.call = call
+        self._error: BaseException | None = None
+
+    def feed(self, outcomes: list[Outcome]) -> tuple[list[Any], bool]:
+        """The values in ``outcomes`` and whether the generator ended with them.
+
+        Raises what the generator raised, or ``CallCancelledError`` if the call
+        was cancelled, once the values before it are handed over: call it with
+        the outcomes, yield the values, then ``end()``.
+        """
+        values: list[Any] = []
+        for kind, _, b in outcomes:
+            if kind == YIELD:
+                values.append(loads(b))
+            elif kind == ERR:
+                self._error = rebuild_exception(b, self.call.source_file)
+                return values, True
+            elif kind == END:
+                if self.call.cancelled:
+                    self._error = CallCancelledError(f"{self.call.fdef.name}() was cancelled")
+                return values, True
+        return values, False
+
+    def end(self) -> None:
+        """After the values of the last ``feed``: raise the generator's error, if any."""
+        if self._error is not None:
+            raise self._error
+
+
 def iter_generator(call: CallState) -> Iterator[Any]:
     """Values a remote generator yields, as they are yielded."""
+    reader = _Yields(call)
     try:
         while True:
-            for kind, _, b in call.channel.take():
-                if kind == YIELD:
-                    yield loads(b)
-                elif kind == ERR:
-                    raise rebuild_exception(b, call.source_file)
-                elif kind == END:
-                    if call.cancelled:
-                        raise CallCancelledError(f"{call.fdef.name}() was cancelled")
-                    return
+            values, ended = reader.feed(call.channel.take())
+            yield from values
+            if ended:
+                reader.end()
+                return
     finally:
         if not call.finished:
             cancel(call)
 
 
 async def aiter_generator(call: CallState) -> AsyncIterator[Any]:
+    """``iter_generator`` for async code."""
+    reader = _Yields(call)
     try:
         while True:
-            for kind, _, b in await call.channel.atake():
-                if kind == YIELD:
-                    yield loads(b)
-                elif kind == ERR:
-                    raise rebuild_exception(b, call.source_file)
-                elif kind == END:
-                    return
+            values, ended = reader.feed(await call.channel.atake())
+            for value in values:
+                yield value
+            if ended:
+                reader.end()
+                return
     finally:
         if not call.finished:
             cancel(call)

@@ -18,11 +18,12 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 
-from ..api import App
+from ..api import App, Secret, Volume
 from ..api._options import FunctionOptions
 from ..controller import controller
 from ..exceptions import ConfigError, JupyterRemoteError, RemoteError, SerializationError
 from ..protocol import Payload, dumps, loads
+from ..runtime._mounts import check_mount_path
 from ._analysis import analyze_cell
 from ._cell import CellResult, CellRunner
 
@@ -59,16 +60,58 @@ def _value(key: str, raw: str, ns: dict[str, Any]) -> Any:
             raise UsageError(f"image={raw}: no variable {raw!r} in the notebook holds an Image")
         return ns[raw]
     if key == "secrets":
-        return [s for s in raw.split(",") if s]
+        return _secret_names(raw)
     if key == "volumes":
-        vols: dict[str, str] = {}
-        for item in raw.split(","):
-            name, sep, path = item.partition(":")
-            if not sep or not name or not path:
-                raise UsageError(f"volumes={raw!r}: use name:/path[,name:/path]")
-            vols[path] = name
-        return vols
+        return _volume_names(raw)
     return raw
+
+
+def _secret_names(raw: str) -> tuple[str, ...]:
+    """``secrets=db,api``: the names of stored secrets (each ``jr.Secret.from_name``)."""
+    names = tuple(raw.split(","))
+    if not all(names):
+        raise UsageError(f"secrets={raw!r}: name the stored secrets, e.g. secrets=db,api")
+    for name in names:
+        try:
+            Secret.from_name(name)  # the name's syntax now; the store is read when the cell runs
+        except ConfigError as exc:
+            raise UsageError(f"secrets={raw!r}: {exc}") from None
+    return names
+
+
+def _volume_names(raw: str) -> dict[str, str]:
+    """``volumes=/data:datasets[,...]``: mount path -> name of an existing volume."""
+    vols: dict[str, str] = {}
+    for item in raw.split(","):
+        path, sep, name = item.rpartition(":")  # a volume name has no ':'
+        if not sep or not path or not name:
+            raise UsageError(f"volumes={raw!r}: use volumes=/path:NAME[,/path:NAME]")
+        if name.startswith("/") and not path.startswith("/"):
+            raise UsageError(
+                f"volumes={raw!r}: write the path first: volumes={name}:{path} "
+                f"(as in volumes={{{name!r}: jr.Volume.from_name({path!r})}})"
+            )
+        try:
+            check_mount_path(path)
+            Volume.from_name(name)
+        except (ConfigError, ValueError) as exc:
+            raise UsageError(f"volumes={raw!r}: {exc}") from None
+        vols[path] = name
+    return vols
+
+
+def _api_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The cell's options as ``@app.cls`` takes them: names become Secrets and Volumes.
+
+    Options keep the names (they compare equal, so a session's cells can be
+    checked against its options); they become objects only here.
+    """
+    out = dict(options)
+    if "secrets" in out:
+        out["secrets"] = [Secret.from_name(n) for n in out["secrets"]]
+    if "volumes" in out:
+        out["volumes"] = {path: Volume.from_name(n) for path, n in out["volumes"].items()}
+    return out
 
 
 def parse_remote_line(line: str, ns: dict[str, Any]) -> CellArgs:
@@ -115,7 +158,7 @@ def parse_remote_line(line: str, ns: dict[str, Any]) -> CellArgs:
 
 def _check_options(options: dict[str, Any]) -> None:
     try:
-        FunctionOptions.parse(**options)
+        FunctionOptions.parse(**_api_options(options))
     except (ConfigError, TypeError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -187,7 +230,13 @@ class RemoteMagics(Magics):
 
     @staticmethod
     def _describe(options: dict[str, Any]) -> str:
-        return " ".join(f"{k}={v}" for k, v in options.items())
+        """The options as a %%remote line writes them (secrets and volumes by name)."""
+        shown = dict(options)
+        if "secrets" in shown:
+            shown["secrets"] = ",".join(shown["secrets"])
+        if "volumes" in shown:
+            shown["volumes"] = ",".join(f"{p}:{n}" for p, n in shown["volumes"].items())
+        return " ".join(f"{k}={v}" for k, v in shown.items())
 
     def _status(self) -> None:
         ctl = controller()
@@ -230,7 +279,7 @@ class RemoteMagics(Magics):
         return self._apps[backend]
 
     def _runner(self, args: CellArgs, options: dict[str, Any]) -> tuple[Any, Session | None]:
-        opts = {"timeout": CELL_TIMEOUT, **options}
+        opts = {"timeout": CELL_TIMEOUT, **_api_options(options)}
         if args.session is None:
             app = self._app(args.backend)
             return app.cls(name="cell", **opts)(CellRunner)("").run, None

@@ -38,6 +38,13 @@ How the directory becomes visible at the path (``Mount.mechanism``, logged):
 ``JUPYTER_REMOTE_MOUNT_MECHANISM`` (``auto``, ``symlink``, ``bind``,
 ``bind-userns``) forces one. This module needs only the standard library, and
 fsspec for remote stores.
+
+**Paths inside a volume.** ``volume_path`` is the one normaliser of a path in
+a volume, for the caller's store (``state/_volumes.py``) and the worker alike.
+A key listed by a remote store is used only when it already is the path it
+normalises to (``store_key``): an object store accepts any string as a key, so
+``vol/../../x`` is a key there, and a key with ``..``, ``.`` or an empty part
+is skipped with a ``VolumeKeyWarning`` that names it, never followed.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +77,7 @@ __all__ = [
     "Mount",
     "MountError",
     "MountSpec",
+    "VolumeKeyWarning",
     "active_mounts",
     "apply_mounts",
     "check_mount_path",
@@ -77,6 +86,9 @@ __all__ = [
     "local_root",
     "mounted_volume",
     "release_mounts",
+    "store_key",
+    "volume_path",
+    "warn_skipped_key",
 ]
 
 MOUNTS_ENV = "JUPYTER_REMOTE_MOUNTS"
@@ -124,6 +136,69 @@ def check_mount_path(path: str) -> str:
     if norm in ("/", "//"):
         raise ValueError("a volume cannot be mounted at '/'; choose a path like '/data'")
     return norm
+
+
+def volume_path(path: str) -> str:
+    """A path inside a volume, relative to its root (``""`` is the root); ``ValueError`` if bad.
+
+    A leading ``/`` is the volume's root, ``..`` may step back but never above
+    it, and a leading ``~`` or a NUL byte is refused.
+
+    >>> volume_path("/raw/./a.txt"), volume_path("raw/x/../b"), volume_path("/")
+    ('raw/a.txt', 'raw/b', '')
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"a path in a volume must be a string, not {type(path).__name__}")
+    if "\x00" in path:
+        raise ValueError(f"the path {path!r} contains a NUL byte")
+    if path.startswith("~"):
+        raise ValueError(
+            f"the path {path!r} starts with '~', but paths in a volume start at its root "
+            "and '~' is not expanded there; write '/' for the root"
+        )
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise ValueError(f"the path {path!r} climbs above the volume's root with '..'")
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+class VolumeKeyWarning(RuntimeWarning):
+    """A file in a volume's store has a key that names no path in the volume; it was skipped."""
+
+
+def store_key(key: str) -> str:
+    """``key`` (a store's name for a file, relative to the volume's root) if it is a plain path.
+
+    Raise ``ValueError`` for a key that ``volume_path`` would refuse or change
+    (``..``, ``.``, an empty part, a NUL byte): such a key is never followed.
+
+    >>> store_key("raw/a.txt")
+    'raw/a.txt'
+    """
+    try:
+        rel = volume_path("/" + key)  # '/': a key '~x' is the file '~x' at the root
+    except ValueError:
+        rel = None
+    if rel != key or not key:
+        raise ValueError(f"the key {key!r} is not a plain path in the volume ('..', '.' or '//')")
+    return key
+
+
+def warn_skipped_key(volume: str, key: str) -> None:
+    """Say that the store's file ``key`` (its full path there) of ``volume`` was skipped."""
+    warnings.warn(
+        f"volume {volume!r}: skipped the file {key!r} in its store: its key contains '..', '.' "
+        "or '//', so it names no path inside the volume; rename or remove it in the store",
+        VolumeKeyWarning,
+        stacklevel=3,
+    )
 
 
 def encode_mounts(mounts: Iterable[MountSpec]) -> str:
@@ -615,6 +690,7 @@ class _RemoteCopy:
                 "`pip install fsspec` (and the package for that protocol, e.g. s3fs)"
             ) from exc
         self.fs, root = fsspec.core.url_to_fs(url)
+        self.name = name
         self.root: str = self.fs._strip_protocol(f"{root.rstrip('/')}/{name}")
         if not self.fs.isdir(self.root) and not self.fs.exists(f"{self.root}/{MARKER}"):
             raise MountError(
@@ -631,7 +707,10 @@ class _RemoteCopy:
         return f"{self.root}/{rel}"
 
     def _lpath(self, rel: str) -> str:
-        return os.path.join(self.local, *rel.split("/"))
+        path = os.path.join(self.local, *store_key(rel).split("/"))
+        if not path.startswith(self.local + os.sep):  # store_key lets no key out; keep it so
+            raise MountError(f"{rel!r} leads outside the local copy of volume {self.name!r}")
+        return path
 
     def _stamp(self, rel: str) -> tuple[int, int]:
         st = os.lstat(self._lpath(rel))
@@ -647,6 +726,13 @@ class _RemoteCopy:
                 continue
             rel = name[len(self.root) + 1 :]
             if rel == MARKER:
+                continue
+            try:
+                store_key(rel)
+            except ValueError:
+                # Directories such as 'vol/..' exist only as prefixes of a bad file's key.
+                if info.get("type") != "directory":
+                    warn_skipped_key(self.name, name)
                 continue
             if info.get("type") == "directory":
                 dirs.add(rel)

@@ -16,6 +16,11 @@ through ``normalize_path``, which returns it relative to the volume's root:
 - a leading ``~`` raises (a volume has no home directory; ``"/~"`` names a file
   called ``~``), and so does a NUL byte.
 
+A remote store's keys are names, not paths: one that ``normalize_path`` would
+change (``..``, ``.``, ``//``) is skipped with a ``VolumeKeyWarning`` naming it
+when a directory is listed or copied, so it never reaches a local path or
+another key.
+
 In a local-path store the real path (symbolic links resolved) must stay inside
 the volume's real directory: a link that leads outside is never followed to
 read, write, list or copy (``ConfigError``); removing a link removes the link
@@ -45,7 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..exceptions import ConfigError
-from ..runtime._mounts import MARKER, local_root
+from ..runtime._mounts import MARKER, local_root, store_key, volume_path, warn_skipped_key
 from ..runtime._mounts import VOLUME_NAME as NAME_RE
 
 __all__ = [
@@ -121,31 +126,18 @@ def validate_name(name: str) -> str:
 def normalize_path(path: str | os.PathLike[str]) -> str:
     """A user's path inside a volume, relative to its root (``""`` is the root).
 
+    The rules are the worker's (``runtime._mounts.volume_path``); a bad path is a
+    ``ConfigError``.
+
     >>> normalize_path("/raw/./a.txt"), normalize_path("raw/x/../b"), normalize_path("/")
     ('raw/a.txt', 'raw/b', '')
     """
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
-    if not isinstance(path, str):
-        raise ConfigError(f"a path in a volume must be a string, not {type(path).__name__}")
-    if "\x00" in path:
-        raise ConfigError(f"the path {path!r} contains a NUL byte")
-    if path.startswith("~"):
-        raise ConfigError(
-            f"the path {path!r} starts with '~', but paths in a volume start at its root "
-            "and '~' is not expanded there; write '/' for the root"
-        )
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise ConfigError(f"the path {path!r} climbs above the volume's root with '..'")
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)
+    try:
+        return volume_path(path)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def display_path(rel: str) -> str:
@@ -669,15 +661,26 @@ class _FsspecStore:
             found = self.fs.find(top, withdirs=True, detail=True)
         else:
             found = {i["name"]: i for i in self.fs.ls(top, detail=True)}
-        out: list[FileEntry] = []
+        out: dict[str, FileEntry] = {}
         for path, item in found.items():
-            path = path.rstrip("/")
-            if not path.startswith(top + "/"):
+            path = path.rstrip("/")  # 'd' and 'd/' (a key 'd//x' makes both) are one entry
+            if not path.startswith(top + "/") or not self._plain(name, path, item):
                 continue
             child = path[len(self._p(name)) + 1 :]
             if child != MARKER:
-                out.append(self._entry(child, item))
-        return out
+                out.setdefault(child, self._entry(child, item))
+        return list(out.values())
+
+    def _plain(self, name: str, path: str, item: dict[str, Any]) -> bool:
+        """Whether the store's ``path`` in volume ``name`` is a plain path (else it is named)."""
+        try:
+            store_key(path[len(self._p(name)) + 1 :])
+        except ValueError:
+            # Directories such as 'vol/..' exist only as prefixes of a bad file's key.
+            if item.get("type") != "directory":
+                warn_skipped_key(name, path)
+            return False
+        return True
 
     def chunks(self, name: str, rel: str, size: int) -> Iterator[bytes]:
         with self.fs.open(self._p(name, rel), "rb") as f:
@@ -723,7 +726,7 @@ class _FsspecStore:
         self.fs.makedirs(target, exist_ok=True)
         for path, item in sorted(self.fs.find(source, withdirs=True, detail=True).items()):
             path = path.rstrip("/")
-            if not path.startswith(source + "/"):
+            if not path.startswith(source + "/") or not self._plain(name, path, item):
                 continue
             dest = f"{target}/{path[len(source) + 1 :]}"
             if item.get("type") == "directory":

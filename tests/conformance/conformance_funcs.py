@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -108,6 +109,13 @@ def echo_stderr(text: str) -> str:
 
 def countdown(n: int) -> Any:
     yield from range(n, 0, -1)
+
+
+def ticks(delay: float) -> Any:
+    """Yield 0, 1, 2, ... every ``delay`` seconds, forever."""
+    for i in itertools.count():
+        yield i
+        time.sleep(delay)
 
 
 def nbytes(arr: Any) -> int:

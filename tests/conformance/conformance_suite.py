@@ -117,6 +117,76 @@ class BackendConformance:
             slow.get(timeout=0.2)
         assert slow.get(timeout=30) == 2.0
 
+    def test_get_polls_waits_again_and_keeps_outcomes(self, app: jr.App) -> None:
+        """Modal's polling (``get(timeout=0)``); a get that timed out leaves the call waitable."""
+        square = app.function()(funcs.square)
+        call = square.spawn(7)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert call.get(timeout=0) == 49
+                break
+            except jr.OutputExpiredError:
+                assert time.monotonic() < deadline, "get(timeout=0) never saw the result"
+                time.sleep(0.05)
+        assert call.get(timeout=0) == 49  # the result stays with the handle
+
+        slow = app.function(timeout=1)(funcs.sleep_pid).spawn(30)
+        with pytest.raises(jr.FunctionTimeoutError):
+            slow.get(timeout=30)
+        start = time.monotonic()
+        with pytest.raises(jr.FunctionTimeoutError):  # its outcome, again; no new wait
+            slow.get(timeout=5)
+        assert time.monotonic() - start < 1
+
+        later = app.function()(funcs.sleep_return).spawn(1.0)
+
+        async def main() -> float:
+            with pytest.raises(jr.OutputExpiredError, match="has not finished"):
+                await later.get.aio(timeout=0.1)
+            return await later.get.aio(timeout=30)
+
+        assert asyncio.run(main()) == 1.0
+        assert later.get(timeout=0) == 1.0
+
+    def test_interrupted_get_cancels_and_is_not_remembered(self, app: jr.App) -> None:
+        """Ctrl-C in ``get()`` cancels the call; a later ``get()`` tells that, not Ctrl-C again."""
+        import _thread
+
+        call = app.function()(funcs.sleep_pid).spawn(30)
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                call.get(timeout=20)
+        finally:
+            timer.cancel()
+        for _ in range(2):
+            with pytest.raises(jr.CallCancelledError):
+                try:
+                    call.get(timeout=10)
+                except KeyboardInterrupt:  # not to pytest: it would end the whole run
+                    pytest.fail("a later get() raised the Ctrl-C of an earlier one again")
+
+    def test_remote_gen_and_its_aio_twin_raise_when_cancelled(self, app: jr.App) -> None:
+        gen = app.function()(funcs.ticks)
+        values = gen.remote_gen(0.05)
+        assert next(values) == 0
+        app.stop()  # cancels the running call
+        with pytest.raises(jr.CallCancelledError):
+            for _ in values:
+                pass
+
+        async def main() -> None:
+            values = gen.remote_gen.aio(0.05)
+            assert await values.__anext__() == 0
+            app.stop()
+            async for _ in values:
+                pass
+
+        with pytest.raises(jr.CallCancelledError):
+            asyncio.run(main())
+
     def test_remote_gen_streams_values(self, app: jr.App) -> None:
         gen = app.function()(funcs.countdown)
         assert list(gen.remote_gen(4)) == [4, 3, 2, 1]

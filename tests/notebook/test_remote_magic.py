@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import re
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kernel_harness import Execution, Kernel
+
+import jupyter_remote as jr
+from jupyter_remote.state import secret_store
 
 
 def usage_error(ex: Execution) -> bool:
@@ -182,6 +188,62 @@ def test_cell_options_reach_the_worker(kernel: Kernel) -> None:
         "%%remote env=GREETING=hello cpu=1 memory=256Mi\nimport os\nprint(os.environ['GREETING'])"
     )
     assert ex.stdout == "hello\n"
+
+
+@pytest.fixture
+def stores(kernel: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Secrets 'db' and 'api', volume 'datasets': stores of this test, here and in the kernel."""
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "JUPYTER_REMOTE_VOLUMES_URL": str(tmp_path / "volumes"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    store = secret_store("local")
+    store.put("db", {"DB_PASSWORD": "pw-1"}, overwrite=False)
+    store.put("api", {"API_TOKEN": "tok-2"}, overwrite=False)
+    with jr.Volume.from_name("datasets", create_if_missing=True).batch_upload() as batch:
+        batch.put_file(io.BytesIO(b"from the volume"), "/hello.txt")
+    kernel.ok(f"import os\n_saved_env = {{k: os.environ.get(k) for k in {list(env)!r}}}")
+    kernel.ok(f"os.environ.update({env!r})")
+    yield tmp_path
+    kernel.ok(
+        "for k, v in _saved_env.items():\n"
+        "    os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)"
+    )
+
+
+def test_secrets_and_volumes_by_name(kernel: Kernel, stores: Path) -> None:
+    mount = stores / "mnt" / "data"
+    ex = kernel.ok(
+        f"%%remote secrets=db,api volumes={mount}:datasets\n"
+        "import os\n"
+        "print(os.environ['DB_PASSWORD'], os.environ['API_TOKEN'])\n"
+        f"print(open('{mount}/hello.txt').read())"
+    )
+    assert ex.stdout == "pw-1 tok-2\nfrom the volume\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("secrets=", "secrets='': name the stored secrets, e.g. secrets=db,api"),
+        ("secrets=db,,api", "secrets='db,,api': name the stored secrets"),
+        ("secrets=no/slash", "no/slash"),
+        ("secrets=nope", "'nope'"),  # looked up when the cell runs, and named
+        ("volumes=/data", "volumes='/data': use volumes=/path:NAME[,/path:NAME]"),
+        ("volumes=datasets:/data", "write the path first: volumes=/data:datasets"),
+        ("volumes=data:datasets", "not absolute"),
+        ("volumes=/data:missing", "volume 'missing' does not exist"),
+        ("volumes=/data:bad/name", "invalid volume name 'bad/name'"),
+    ],
+)
+def test_bad_secrets_and_volumes_are_usage_errors(
+    kernel: Kernel, stores: Path, line: str, message: str
+) -> None:
+    ex = kernel.execute(f"%%remote {line}\nprint(1)")
+    assert usage_error(ex), ex.of("error") or ex.reply
+    assert message in ex.stderr
 
 
 def test_background_output_lands_in_the_cell_that_started_it(kernel: Kernel) -> None:

@@ -345,7 +345,11 @@ def _unprivileged_python() -> str | None:
 
 
 def test_unprivileged_worker(store: VolumeStore) -> None:
-    """As 'nobody': a link under a writable directory; a bind mount in a user namespace."""
+    """As 'nobody': a link under a writable directory; a bind mount in a user namespace.
+
+    Everything 'nobody' reads is copied below ``base`` (mode 0777) first: the
+    checkout and pytest's ``tmp_path`` may sit in directories only we can enter.
+    """
     python = _unprivileged_python()
     if not ROOT or shutil.which("setpriv") is None or python is None:
         pytest.skip("needs root, setpriv and a python3 >= 3.11 that any user can run")
@@ -354,6 +358,9 @@ def test_unprivileged_worker(store: VolumeStore) -> None:
     empty_at_root = f"/jr-test-{uuid.uuid4().hex[:12]}"
     os.mkdir(empty_at_root)
     try:
+        mounts_py = base / "_mounts.py"  # the module needs only the standard library
+        shutil.copyfile(MOUNTS_PY, mounts_py)
+        mounts_py.chmod(0o644)
         volumes = base / "volumes"
         shutil.copytree(store.url, volumes)
         for path in (base, base / "work", volumes, volumes / "a"):
@@ -361,7 +368,7 @@ def test_unprivileged_worker(store: VolumeStore) -> None:
             path.chmod(0o777)
         script = (
             "import importlib.util, json, os, sys\n"
-            f"spec = importlib.util.spec_from_file_location('_mounts', {str(MOUNTS_PY)!r})\n"
+            f"spec = importlib.util.spec_from_file_location('_mounts', {str(mounts_py)!r})\n"
             "m = importlib.util.module_from_spec(spec); sys.modules['_mounts'] = m\n"
             "spec.loader.exec_module(m)\n"
             "path = sys.argv[1]\n"
@@ -538,3 +545,53 @@ def test_last_writer_wins(remote: VolumeStore) -> None:
 def test_a_missing_remote_volume_is_named(remote: VolumeStore, in_process: None) -> None:
     with pytest.raises(MountError, match="volume 'nope' does not exist in memory://"):
         apply_mounts([MountSpec("/x/data", "nope", remote.url)])
+
+
+# Keys an object store accepts but that name no path in the volume as written.
+BAD_KEYS = ["../../escape.txt", "a/../../../escape-nested.txt", "a/./dot.txt", "a//twice.txt"]
+
+
+def _files_under(top: Path, but: Path) -> set[str]:
+    """Every file below ``top`` and not below ``but``, relative to ``top`` (links not followed)."""
+    found = {os.path.join(d, f) for d, _, files in os.walk(top) for f in files}
+    return {os.path.relpath(f, top) for f in found if not f.startswith(f"{but}{os.sep}")}
+
+
+def test_store_keys_that_leave_the_copy_are_skipped_and_named(
+    remote: VolumeStore, tmp_path: Path, in_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key with '..' never makes the worker write outside its local copy of the volume."""
+    temp = tmp_path / "t1" / "t2"  # the copy is made here: '../../' would land in tmp_path
+    temp.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    fs, root = fsspec.core.url_to_fs(remote.url)
+    for key in BAD_KEYS:
+        fs.pipe_file(f"{root}/r/{key}", b"from the store")
+    data = tmp_path / "data"
+    with pytest.warns(_mounts.VolumeKeyWarning) as caught:
+        apply_mounts([MountSpec(str(data), "r", remote.url)])
+    messages = "\n".join(str(w.message) for w in caught)
+    for key in BAD_KEYS:
+        assert repr(f"{root}/r/{key}") in messages
+    (mount,) = active_mounts()
+    copy = Path(mount.directory)
+    assert copy.parent == temp
+    locks = temp / f"jupyter_remote-{os.geteuid()}"  # the symbolic link's lock file
+    assert _files_under(tmp_path, locks) == {f"t1/t2/{copy.name}/a/one.txt"}
+
+    remote.write("r", "a/two.txt", b"2")
+    with pytest.warns(_mounts.VolumeKeyWarning):
+        Volume.from_name("r").reload()
+    assert _files_under(tmp_path, locks) == {f"t1/t2/{copy.name}/a/{n}.txt" for n in ("one", "two")}
+    (data / "mine.txt").write_text("mine")
+    Volume.from_name("r").commit()
+    release_mounts()
+    with pytest.warns(_mounts.VolumeKeyWarning):  # the store's own listing skips them too
+        assert tree(remote) == {
+            "a": b"<dir>",
+            "a/one.txt": b"1",
+            "a/two.txt": b"2",
+            "mine.txt": b"mine",
+        }
+    for key in BAD_KEYS:  # what the worker did not understand, it left alone
+        assert fs.cat_file(f"{root}/r/{key}") == b"from the store"

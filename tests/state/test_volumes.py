@@ -20,6 +20,7 @@ import pytest
 
 from jupyter_remote import ConfigError
 from jupyter_remote.api._volume import FileEntry, FileEntryType, Volume
+from jupyter_remote.runtime._mounts import VolumeKeyWarning
 from jupyter_remote.state._volumes import VolumeStore, default_volumes_url, normalize_path
 
 ESCAPES = ["..", "../x", "a/../../x", "/../x", "./../x", "~", "~/x", "~root/.ssh", "a\0b"]
@@ -479,3 +480,42 @@ def test_batch_upload_checks_paths_when_they_are_given(volumes_url: str, tmp_pat
         batch.put_file(local, "/kept.txt")
         local.unlink()  # gone before the block ends: the whole batch fails
     assert vol.listdir() == []
+
+
+# -- keys in a remote store that are not plain paths -----------------------------------------
+
+
+def test_store_keys_that_are_not_plain_paths_are_skipped_and_named(tmp_path: Path) -> None:
+    """An object store takes any string as a key: '..' in one never reaches a path or a key."""
+    url = f"memory://jr-test-{uuid.uuid4().hex}"
+    store = VolumeStore(url)
+    store.create("v")
+    store.write("v", "d/ok.txt", b"ok")
+    fs, root = fsspec.core.url_to_fs(url)
+    bad = ["d/../../../escape.txt", "d/./dot.txt", "d//twice.txt"]
+    try:
+        for key in bad:
+            fs.pipe_file(f"{root}/v/{key}", b"bad")
+        # Listing one level shows only the prefixes 'd/..' and 'd/.': skipped, no file to name.
+        assert [e.path for e in store.listdir("v", "/d")] == ["d/ok.txt"]
+        with pytest.warns(VolumeKeyWarning) as caught:
+            assert [e.path for e in store.listdir("v", "/d", recursive=True)] == ["d/ok.txt"]
+        named = "\n".join(str(w.message) for w in caught)
+        assert all(repr(f"{root}/v/{key}") in named for key in bad)
+        with pytest.warns(VolumeKeyWarning) as caught:
+            store.copy("v", ["d"], "/e", recursive=True)
+        assert len(caught) == len(bad)
+        with pytest.warns(VolumeKeyWarning):
+            assert [e.path for e in store.listdir("v", recursive=True)] == [
+                "d",
+                "d/ok.txt",
+                "e",
+                "e/ok.txt",
+            ]
+        copied = [k for k in fs.store if k.startswith(f"{root}/v/e/")]
+        assert copied == [f"{root}/v/e/ok.txt"]
+        for key in bad:  # a user's path is normalised: it never names the bad key
+            with pytest.raises((ConfigError, FileNotFoundError)):
+                store.read("v", key)
+    finally:
+        fs.rm(root, recursive=True)
