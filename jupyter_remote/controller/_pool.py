@@ -6,6 +6,14 @@ is longer than the pool (so a busy worker never waits a round trip for its
 next batch). The pool grows with the queue up to ``max_containers``, keeps
 ``min_containers`` (+ ``buffer_containers`` while busy), and lets idle
 workers go after ``scaledown_window`` seconds.
+
+Liveness never depends on a Python thread of the worker getting the GIL: user
+code may hold it for minutes (a long C call), silencing the worker's heartbeats
+while nothing is wrong. So a busy worker is not judged by its silence while
+its input is within its ``timeout``; a dead peer or host is found by TCP
+keepalive (answered by the kernels, see ``_server``) and by the backend's exit
+reports. The controller enforces ``timeout=`` itself too, for a worker that
+cannot (frozen, or its code holds the GIL): see :meth:`Pool.tick`.
 """
 
 from __future__ import annotations
@@ -40,7 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Pool", "Scaling", "WorkerState"]
 
+# An idle worker silent this long (no heartbeat: it is frozen) is replaced. A busy one is
+# left to run: user code may hold the GIL; it is judged by its input's timeout instead.
 UNRESPONSIVE_AFTER = 30.0
+# How long past its timeout an input may run, with the worker silent, before the controller
+# fails it and replaces the worker (a worker that can still act stops the input itself).
+TIMEOUT_GRACE = 5.0
 STOP_GRACE = 10.0
 CLOSE_GRACE = 3.0
 
@@ -63,6 +76,9 @@ class WorkerState:
     started_at: float = field(default_factory=time.monotonic)
     idle_since: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
+    # When its running input started, at the latest: its first batch was sent to it idle, or
+    # it last reported results (it reports finished inputs within ``PARTIAL_RESULTS_EVERY``).
+    progress_at: float = field(default_factory=time.monotonic)
     exit: WorkerExit | None = None
 
 
@@ -143,6 +159,8 @@ class Pool:
         fdef = call.fdef
         first_time = fdef.hash not in ws.known
         ws.known.add(fdef.hash)
+        if not ws.inflight:
+            ws.progress_at = time.monotonic()
         ws.inflight[batch.batch_id] = batch
         batch.sent = batch.size if batch.offsets is None else len(batch.offsets)
         call.inflight += batch.sent
@@ -196,7 +214,13 @@ class Pool:
             self.start_failed(ws, error)
 
     def tick(self, now: float) -> None:
-        """Periodic housekeeping: start timeouts, unresponsive workers, scale-down."""
+        """Periodic housekeeping: start timeouts, overdue inputs, frozen workers, scale-down.
+
+        A busy worker's silence alone never gets it killed: the input it runs may hold
+        the GIL. Once that input is ``TIMEOUT_GRACE`` past its timeout with the worker
+        silent as long, the worker could not stop it (frozen, or the GIL held): the
+        input fails as timed out here and the worker is replaced.
+        """
         timeout = self.controller.settings.worker_start_timeout
         for ws in list(self.workers.values()):
             if ws.state == "starting" and now - ws.started_at > timeout:
@@ -209,9 +233,15 @@ class Pool:
                         "ADVERTISE_HOST) and that the caller's port is reachable"
                     ),
                 )
-            elif (
-                ws.state == "ready" and ws.inflight and now - ws.last_seen > UNRESPONSIVE_AFTER
-            ) or (ws.state == "stopping" and now - ws.idle_since > STOP_GRACE):
+            elif ws.state == "ready" and ws.inflight:
+                if now - ws.last_seen > TIMEOUT_GRACE:
+                    batch = next(iter(ws.inflight.values()))  # the one it runs: sent first
+                    limit = batch.call.timeout
+                    if limit and now - ws.progress_at > limit + TIMEOUT_GRACE:
+                        self._overran(ws, batch, now - ws.progress_at)
+            elif (ws.state == "ready" and now - ws.last_seen > UNRESPONSIVE_AFTER) or (
+                ws.state == "stopping" and now - ws.idle_since > STOP_GRACE
+            ):
                 self._kill(ws)
         window = self.scaling.scaledown_window
         idle = [
@@ -230,6 +260,27 @@ class Pool:
             ws.idle_since = time.monotonic()
             ws.conn.send(Shutdown())
 
+    def _overran(self, ws: WorkerState, batch: Batch, elapsed: float) -> None:
+        """The input ``ws`` runs is past its timeout and the worker did not stop it."""
+        pending = batch.pending()
+        if pending:
+            batch.call.timed_out(batch, pending[0] - batch.first, elapsed)
+        self._replace_timed_out(ws)
+        self._kill(ws)
+
+    def _replace_timed_out(self, ws: WorkerState) -> None:
+        """A worker stopped for a timeout: requeue its other inputs, not counted as deaths."""
+        if ws.state != "ready":
+            return
+        ws.state = "lost"  # no more work for it; its exit or disconnection removes it
+        requeue: list[Batch] = []
+        for batch in ws.inflight.values():
+            batch.call.inflight -= batch.sent
+            if not batch.call.finished:
+                requeue.extend(batch.single(index) for index in batch.pending())
+        ws.inflight.clear()
+        self.enqueue(requeue, front=True)
+
     def _kill(self, ws: WorkerState) -> None:
         asyncio.get_running_loop().create_task(self.backend.stop(ws.worker_id))
 
@@ -245,6 +296,7 @@ class Pool:
     def message(self, ws: WorkerState, msg: Any) -> None:
         ws.last_seen = time.monotonic()
         if isinstance(msg, Results):
+            ws.progress_at = ws.last_seen
             self._results(ws, msg)
         elif isinstance(msg, Yielded):
             batch = ws.inflight.get(msg.batch_id)
@@ -268,6 +320,7 @@ class Pool:
             batch = ws.inflight.get(msg.batch_id)
             if batch is not None:
                 batch.call.timed_out(batch, msg.offset, msg.elapsed)
+                self._replace_timed_out(ws)  # it exits now; its other inputs run elsewhere
 
     def _results(self, ws: WorkerState, msg: Results) -> None:
         batch = ws.inflight.get(msg.batch_id)

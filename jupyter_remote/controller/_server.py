@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends._images import pack_image, uv_binary
 from ..exceptions import ConfigError, ImageBuildError, JupyterRemoteError
 from ..protocol import FrameDecoder, FrameError, encode_frame, handshake
+from ..runtime._fetch import keepalive
 
 if TYPE_CHECKING:
     from ._controller import Controller
@@ -92,6 +93,7 @@ class Connection(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            keepalive(sock)  # a dead worker host is noticed without its heartbeats (_pool)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
         self.controller.opened(self)

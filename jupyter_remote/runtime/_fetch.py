@@ -65,6 +65,27 @@ FINGERPRINT_ENV = "JUPYTER_REMOTE_TLS_FINGERPRINT"  # the controller certificate
 IMAGE_TIMEOUT = 600.0  # the controller hashes and packs the image's local files first
 _KEY = re.compile(r"[0-9a-f]{64}")
 _HANDSHAKE_SRC = ""  # set in the bootstrap text, where the package is not importable
+# TCP keepalive on the worker's connection, both ends: the kernels probe a silent peer, so a
+# dead host or a cut network is noticed in about IDLE + INTERVAL * COUNT seconds, even
+# while user code holds the GIL and no thread of ours can run.
+KEEPALIVE_IDLE = 10
+KEEPALIVE_INTERVAL = 5
+KEEPALIVE_COUNT = 3
+
+
+def keepalive(sock: socket.socket) -> None:
+    """Turn on TCP keepalive with our short probe times (where the platform has them)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        # TCP_KEEPIDLE on Linux; macOS calls it TCP_KEEPALIVE.
+        idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+        for option, value in (
+            (idle, KEEPALIVE_IDLE),
+            (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL),
+            (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_COUNT),
+        ):
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 def _handshake() -> Any:
@@ -163,6 +184,7 @@ class Link:
                     sys.exit(EXIT_CANNOT_CONNECT)
                 time.sleep(0.2)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        keepalive(sock)
         if self.fingerprint:
             sock = _pinned(sock, host, self.fingerprint)
         return sock

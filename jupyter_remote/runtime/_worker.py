@@ -242,9 +242,15 @@ class Worker:
         # at most one period late.
         seen: tuple[int, int] | None = None
         seen_at = 0.0
+        # User code holding the GIL starves this thread and the reader alike: after such a
+        # gap the reader gets its turn (and the controller's pings) before silence counts.
+        awake = quiet_from = time.monotonic()
         while True:
             time.sleep(OUTPUT_EVERY)
             now = time.monotonic()
+            if now - awake > 1.0:
+                quiet_from = now
+            awake = now
             try:
                 running = self._running
                 if running is not None and running.timeout and self._interruptible:
@@ -265,7 +271,7 @@ class Worker:
                     last_beat = now
             except OSError as exc:
                 self._die(f"connection to the controller lost ({exc}); exiting")
-            if now - self._last_rx > self._dead_after:
+            if now - max(self._last_rx, quiet_from) > self._dead_after:
                 self._die(f"no word from the controller for {self._dead_after:.0f}s; exiting")
 
     # -- running inputs --------------------------------------------------------

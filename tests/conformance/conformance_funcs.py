@@ -35,6 +35,21 @@ def sleep_pid(seconds: float) -> int:
     return os.getpid()
 
 
+def hold_gil_pid(seconds: float) -> int:
+    """Sleep in a C call that keeps the GIL (ctypes.PyDLL): no other thread of the worker runs."""
+    import ctypes
+
+    ctypes.PyDLL(None).usleep(int(seconds * 1_000_000))
+    return os.getpid()
+
+
+def sleep_pid_logged(seconds: float, log: str) -> int:
+    """``sleep_pid`` that first appends its pid to ``log`` (one line per attempt)."""
+    with open(log, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    return sleep_pid(seconds)
+
+
 def sleep_return(x: float) -> float:
     time.sleep(x)
     return x

@@ -380,6 +380,20 @@ class BackendConformance:
         assert time.monotonic() - start < 4
         assert f.remote(0) > 0  # a fresh worker serves the next call
 
+    def test_input_holding_the_gil_runs_past_the_silence_bound(
+        self, app: jr.App, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The worker's threads cannot run (no heartbeats) while user code holds the GIL."""
+        from jupyter_remote.controller import _pool
+
+        monkeypatch.setattr(_pool, "UNRESPONSIVE_AFTER", 2.5)  # shorter than the input
+        f = app.function(timeout=60)(funcs.hold_gil_pid)
+        first = f.remote(0)
+        start = time.monotonic()
+        assert f.remote(6) == first  # it ran to its end, on the same worker
+        assert time.monotonic() - start >= 6
+        assert f.remote(0) == first  # and the worker was not replaced afterwards
+
     def test_cancel_interrupts_running_input(self, app: jr.App, tmp_path: Path) -> None:
         f = app.function()(funcs.sleep_interruptible)
         marker = tmp_path / "marker"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import bare_node_backend
+import conformance_funcs as funcs
 import pytest
 from conformance_suite import BackendConformance, kill_caller_and_wait
 
@@ -42,6 +46,32 @@ def test_caller_killed_leaves_no_worker() -> None:
     pids, gone = kill_caller_and_wait(script, dict(os.environ), timeout=30)
     assert len(pids) == 2, pids
     assert gone, f"workers still alive 30 s after the caller died: {pids}"
+
+
+def test_timeout_holds_on_a_frozen_worker(tmp_path: Path) -> None:
+    """A worker that cannot stop its input (SIGSTOP): the controller enforces timeout= itself."""
+    log = tmp_path / "attempts"
+    app = jr.App("frozen-worker", backend="local")
+    with app.run():
+        f = app.function(timeout=2)(funcs.sleep_pid_logged)
+        pid = f.remote(0, str(tmp_path / "warm"))
+        call = f.spawn(60, str(log))
+        deadline = time.monotonic() + 30
+        while not log.exists():
+            assert time.monotonic() < deadline, "the input never started"
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            with pytest.raises(jr.FunctionTimeoutError, match="past its timeout"):
+                call.get(timeout=25)
+            waited = time.monotonic() - started
+            assert waited < 20, f"failed {waited:.1f}s after the input started"
+            assert log.read_text().split() == [str(pid)]  # not run again elsewhere
+            assert f.remote(0, str(tmp_path / "after")) != pid  # a new worker serves the next
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class TestBareNodeBootstrap(BackendConformance):
