@@ -12,6 +12,7 @@ The config file is TOML at ``$JUPYTER_REMOTE_CONFIG`` or
     tls_certfile = "/path/cert.pem" # JUPYTER_REMOTE_TLS_CERTFILE (with tls_keyfile: TLS on)
     tls_keyfile = "/path/key.pem"   # JUPYTER_REMOTE_TLS_KEYFILE
     volumes_url = "s3://bucket/vols" # JUPYTER_REMOTE_VOLUMES_URL (default: a local directory)
+    log_lines = 10000              # JUPYTER_REMOTE_LOG_LINES: output lines call.logs() keeps
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Settings:
     worker_start_timeout: float = 120.0
     max_worker_deaths: int = 3
     volumes_url: str | None = None  # fsspec URL under which volumes live
+    log_lines: int = 10_000  # output lines a call keeps for call.logs(); older ones are dropped
 
 
 def config_path() -> Path:

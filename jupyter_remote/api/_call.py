@@ -59,8 +59,12 @@ class FunctionCall(Generic[T]):
         cancel(self._call)
 
     def logs(self) -> str:
-        """Everything the call printed so far (stdout and stderr, in arrival order)."""
-        return "".join(line.text for line in list(self._call.logs))
+        """What the call printed so far (stdout and stderr, in arrival order).
+
+        At most the last ``log_lines`` lines (setting, env ``JUPYTER_REMOTE_LOG_LINES``,
+        default 10,000) are kept; when earlier ones were dropped, a first line says how many.
+        """
+        return self._call.logs.text()
 
     @staticmethod
     def gather(*calls: FunctionCall[Any]) -> list[Any]:

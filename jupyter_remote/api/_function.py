@@ -252,6 +252,7 @@ class Function(Generic[P, R]):
             o.timeout,
             generator,
             ctl.settings.max_worker_deaths,
+            log_lines=ctl.settings.log_lines,
         )
         call.source_file = getattr(getattr(self.raw_f, "__code__", None), "co_filename", None)
         call.kind = kind

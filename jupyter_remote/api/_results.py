@@ -257,8 +257,12 @@ class MapCall(Iterator[Any]):
         return self._reader.call.object_id
 
     def logs(self) -> str:
-        """Every line the inputs printed so far, in arrival order."""
-        return "".join(line.text for line in list(self._reader.call.logs))
+        """What the inputs printed so far, in arrival order: at most the last ``log_lines``.
+
+        Lines past the setting ``log_lines`` (env ``JUPYTER_REMOTE_LOG_LINES``, default
+        10,000) are dropped from the front, and a first line then says how many.
+        """
+        return self._reader.call.logs.text()
 
     def cancel(self) -> None:
         cancel(self._reader.call)

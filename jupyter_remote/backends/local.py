@@ -2,7 +2,11 @@
 
 Each worker runs in its own process session (so a Ctrl-C in the caller's
 terminal reaches the caller only, which then cancels the call) with its
-stdout/stderr going to a log file whose tail explains an early exit. GPU
+stdout/stderr going to a log file whose tail explains an early exit. The
+session's process group is the unit that is stopped, as a Nomad allocation is:
+processes the function started go with their worker, whether it was killed or
+exited by itself (a graceful retire), and a worker whose caller died kills its
+own group on its way out (``runtime._worker``). GPU
 functions run only where ``nvidia-smi`` shows a matching GPU; each worker gets
 its own ``CUDA_VISIBLE_DEVICES``.
 """
@@ -205,6 +209,9 @@ class LocalBackend(Backend):
         reader: asyncio.Task[None],
     ) -> None:
         code = await proc.wait()
+        # A worker that exited by itself (retired, or its caller is gone) leaves its group
+        # behind: whatever the function started (a `sleep`, a server) goes with it.
+        _kill_group(proc.pid)
         self._procs.pop(worker_id, None)
         self._gpus_of.pop(worker_id, None)
         reason, oom = describe_exit(code)
@@ -214,16 +221,25 @@ class LocalBackend(Backend):
         self._on_exit(WorkerExit(worker_id, reason, code, tail.text(), oom))
 
     async def stop(self, worker_id: str) -> None:
+        # Even a worker that has exited: until _wait ran, its group may still hold children.
         proc = self._procs.get(worker_id)
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc is not None:
+            _kill_group(proc.pid)
 
     async def close(self) -> None:
         procs = list(self._procs.values())
         for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
         for proc in procs:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), 5)
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group a worker leads (``start_new_session``), children and all.
+
+    The group outlives its leader while a member lives, and Linux does not reuse the
+    id of a live group, so the id is safe to signal after the worker was reaped.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
+    "CallLogs",
     "CallState",
     "EventItem",
     "Outcome",
@@ -132,6 +133,81 @@ class OutputLine(NamedTuple):
     text: str
 
 
+def _count_lines(text: str) -> int:
+    """Lines in a piece of output: each newline ends one; text after the last is one more."""
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
+class CallLogs:
+    """The last ``limit`` lines a call's inputs printed (``call.logs()``), and how many went.
+
+    Memory stays bounded by the setting ``log_lines`` however much a ``.map`` prints:
+    older lines are dropped from the front, counted in ``dropped``, and ``text()``
+    says so on its first line. Appended on the loop thread, read from the caller's.
+
+    >>> logs = CallLogs(limit=2)
+    >>> for i in range(3):
+    ...     logs.append(OutputLine(0, "w-1", 1, f"line {i}\n"))
+    >>> logs.dropped, logs.text()
+    (1, '[1 earlier line dropped; the last 2 kept (setting log_lines)]\nline 1\nline 2\n')
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(0, limit)
+        self.dropped = 0  # lines dropped from the front
+        self.appended = 0  # entries ever appended: a cursor for readers that poll
+        self.newlines = 0  # newlines ever received, dropped ones included
+        self._entries: deque[OutputLine] = deque()
+        self._held = 0  # lines in _entries
+        self._lock = threading.Lock()
+
+    def append(self, line: OutputLine) -> None:
+        n = _count_lines(line.text)
+        with self._lock:
+            entries = self._entries
+            entries.append(line)
+            self.appended += 1
+            self.newlines += line.text.count("\n")
+            self._held += n
+            while self._held > self.limit:
+                excess = self._held - self.limit
+                first = entries[0]
+                k = _count_lines(first.text)
+                if k > excess:  # keep the end of this piece: cut its first `excess` lines
+                    text, cut = first.text, -1
+                    for _ in range(excess):
+                        cut = text.index("\n", cut + 1)
+                    entries[0] = first._replace(text=text[cut + 1 :])
+                    k = excess
+                else:
+                    entries.popleft()
+                self._held -= k
+                self.dropped += k
+
+    def lines(self) -> list[OutputLine]:
+        """The pieces of output kept, oldest first (a copy)."""
+        with self._lock:
+            return list(self._entries)
+
+    def __iter__(self) -> Iterator[OutputLine]:
+        return iter(self.lines())
+
+    def __len__(self) -> int:
+        """Lines kept (at most ``limit``)."""
+        return self._held
+
+    def text(self) -> str:
+        with self._lock:
+            dropped, body = self.dropped, "".join(line.text for line in self._entries)
+        if not dropped:
+            return body
+        s = "" if dropped == 1 else "s"
+        return (
+            f"[{dropped} earlier line{s} dropped; the last {self.limit} kept "
+            f"(setting log_lines)]\n{body}"
+        )
+
+
 class EventItem(NamedTuple):
     """A structured event from user code on a worker (see ``jupyter_remote.runtime.emit``)."""
 
@@ -173,6 +249,7 @@ class CallState:
     source_file: str | None = None  # where the function was defined, for remote tracebacks
     on_event: Callable[[EventItem], None] = print_event
     kind: str = "call"  # "call" (remote, spawn, remote_gen) or "map"
+    log_lines: int = 10_000  # how many output lines call.logs() keeps (setting log_lines)
     call_id: int = field(default_factory=lambda: next(_call_ids))
     channel: ResultChannel = field(default_factory=ResultChannel)
     started_at: float = field(default_factory=time.monotonic)
@@ -187,7 +264,7 @@ class CallState:
         self.retrying: set[int] = set()
         self.cancelled = False
         self.finished = self.n_inputs == 0
-        self.logs: list[OutputLine] = []
+        self.logs = CallLogs(self.log_lines)
         self.inflight = 0  # inputs sent to workers and not yet answered
         if self.finished:
             self.channel.push((END, None, None))

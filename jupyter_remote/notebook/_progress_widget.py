@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..api._progress import Progress, TerminalProgress, set_progress_factory
@@ -38,18 +38,17 @@ def _drop(line: OutputLine) -> None:
     """Output sink while the widget shows the output (``CallState.output`` keeps it in logs)."""
 
 
-def _backwards(logs: list[OutputLine], n_entries: int) -> Iterator[tuple[int, str]]:
-    for index in range(n_entries - 1, -1, -1):
-        entry = logs[index]
+def _backwards(entries: Sequence[OutputLine]) -> Iterator[tuple[int, str]]:
+    for entry in reversed(entries):
         for part in reversed(entry.text.splitlines(keepends=True)):
             yield entry.stream, part
 
 
-def tail_html(logs: list[OutputLine], n_entries: int, limit: int = TAIL_LINES) -> str:
-    """The last ``limit`` lines of ``logs[:n_entries]``, escaped, stderr in colour."""
+def tail_html(entries: Sequence[OutputLine], limit: int = TAIL_LINES) -> str:
+    """The last ``limit`` lines of ``entries``, escaped, stderr in colour."""
     pieces: list[tuple[int, str]] = []
     lines = 0
-    for stream, part in _backwards(logs, n_entries):
+    for stream, part in _backwards(entries):
         # Walking backwards, a piece ending in a newline closes an earlier line; a
         # piece without one is the start of the line already counted.
         if not pieces or part.endswith("\n"):
@@ -88,9 +87,10 @@ class WidgetProgress:
         self.closed = False
         self.renders = 0
         self.attached = False
-        self.n_entries = 0  # log entries rendered so far
+        self.n_entries = 0  # log entries rendered so far (CallLogs.appended)
         self.n_lines = 0  # newlines in those entries
         self.partial = False  # the last entry ended without a newline
+        self.tail = ""  # the output's last lines, as rendered
 
         self.bar = w.IntProgress(
             value=0, min=0, max=max(total, 1), bar_style="info", layout=w.Layout(flex="1")
@@ -155,14 +155,15 @@ class WidgetProgress:
         self.counts.value = self._counts_html(
             done, call.n_failed, call.inflight, call.queued, workers
         )
-        logs = call.logs
-        n = len(logs)  # appended on the loop thread; entries below n are settled
-        if n != self.n_entries:
-            for entry in logs[self.n_entries : n]:
-                self.n_lines += entry.text.count("\n")
-            self.partial = not logs[n - 1].text.endswith("\n")
+        logs = call.logs  # appended on the loop thread, bounded (setting log_lines)
+        if logs.appended != self.n_entries:
+            n, newlines = logs.appended, logs.newlines
+            entries = logs.lines()  # at least the first n entries' surviving lines
+            self.n_lines = newlines
+            self.partial = bool(entries) and not entries[-1].text.endswith("\n")
             self.n_entries = n
-            self.output.value = _pre(tail_html(logs, n))
+            self.tail = tail_html(entries)
+            self.output.value = _pre(self.tail)
             self.accordion.set_title(0, f"output ({self._line_count()} lines)")
 
     def _line_count(self) -> int:
@@ -198,10 +199,7 @@ class WidgetProgress:
         if n_lines:
             shown = min(n_lines, TAIL_LINES)
             what = f"output ({n_lines} lines" + (f", last {shown})" if shown < n_lines else ")")
-            details = (
-                f"<details><summary>{what}</summary>"
-                f"{_pre(tail_html(call.logs, self.n_entries))}</details>"
-            )
+            details = f"<details><summary>{what}</summary>{_pre(self.tail)}</details>"
         width = 100 * done // self.total if self.total else 100
         self.handle.update(  # type: ignore[no-untyped-call]
             {

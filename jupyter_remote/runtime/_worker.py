@@ -144,6 +144,28 @@ def emit(kind: str, data: Any) -> bool:
     return True
 
 
+def _kill_group_but_me() -> None:
+    """SIGKILL the other members of the process group this worker leads (Linux ``/proc``).
+
+    Not ``killpg``: that would kill this process too and hide its exit status. Two passes
+    catch a child forked while the first one ran.
+    """
+    me, group = os.getpid(), os.getpgrp()
+    for _ in range(2):
+        with contextlib.suppress(OSError):
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) == me:
+                    continue
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as fh:
+                        stat = fh.read()
+                    # Fields after the command name (which may hold spaces or parentheses).
+                    if int(stat.rsplit(b")", 1)[1].split()[2]) == group:
+                        os.kill(int(entry), signal.SIGKILL)
+                except (OSError, ValueError, IndexError):
+                    pass
+
+
 class Worker:
     def __init__(self, sock: socket.socket, worker_id: str, dead_after: float) -> None:
         self.sock = sock
@@ -201,7 +223,11 @@ class Worker:
         self.send(Event(call_id, index, kind, payload))
 
     def _die(self, why: str, status: int = 0) -> None:
+        """Exit now. Status 0 means the controller is gone and nobody will stop what user
+        code started: take the rest of our process group (the local backend's session)."""
         self.log(why)
+        if status == 0 and os.getpgrp() == os.getpid():
+            _kill_group_but_me()
         os._exit(status)
 
     def _reader(self) -> None:

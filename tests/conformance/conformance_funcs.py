@@ -109,6 +109,18 @@ def kill_self_once(x: int, marker: str) -> int:
     return x * 10
 
 
+def start_sleeper(marker: str, die: bool = False) -> int:
+    """Start a ``sleep`` that outlives this input and return its pid; ``die``: then SIGKILL
+    the worker the first time (the pid is in ``marker``), as the OOM killer would."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    if die and not os.path.exists(marker):
+        Path(marker).write_text(str(child.pid))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return child.pid
+
+
 def kill_self_always(x: int) -> int:
     print(f"allocating a huge buffer for input {x}", flush=True)
     time.sleep(0.3)  # the output is flushed to the caller and the worker's log

@@ -12,7 +12,7 @@ from pathlib import Path
 import bare_node_backend
 import conformance_funcs as funcs
 import pytest
-from conformance_suite import BackendConformance, kill_caller_and_wait
+from conformance_suite import BackendConformance, _alive, kill_caller_and_wait
 
 import jupyter_remote as jr
 
@@ -72,6 +72,55 @@ def test_timeout_holds_on_a_frozen_worker(tmp_path: Path) -> None:
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def test_processes_a_function_started_go_with_a_retired_worker() -> None:
+    app = jr.App("children-retired")
+    f = app.function()(funcs.start_sleeper)
+    with app.run():
+        child = f.remote("unused")
+        assert _alive(child)
+    # app.stop(): the idle worker runs its @exit hooks and exits by itself.
+    assert _gone_within(child, 10), f"sleep {child} outlived app.stop()"
+
+
+def test_processes_a_function_started_go_with_a_killed_worker(tmp_path: Path) -> None:
+    marker = str(tmp_path / "first")
+    app = jr.App("children-killed")
+    f = app.function()(funcs.start_sleeper)
+    with app.run():
+        second = f.remote(marker, die=True)  # the first attempt's worker is SIGKILLed
+        first = int(Path(marker).read_text())
+        assert _gone_within(first, 10), f"sleep {first} outlived its killed worker"
+        assert _alive(second)
+    assert _gone_within(second, 10), f"sleep {second} outlived app.stop()"
+
+
+CALLER_OF_SLEEPER = """
+import sys
+sys.path.insert(0, {path!r})
+import jupyter_remote as jr, conformance_funcs as funcs
+app = jr.App("orphan-children")
+f = app.function()(funcs.start_sleeper)
+with app.run():
+    print(f.remote("unused"), flush=True)
+    print("ready", flush=True)
+    import time; time.sleep(120)
+"""
+
+
+def test_caller_killed_leaves_no_process_a_function_started() -> None:
+    script = CALLER_OF_SLEEPER.format(path=str(Path(__file__).parent))
+    pids, gone = kill_caller_and_wait(script, dict(os.environ), timeout=30)
+    assert len(pids) == 1, pids
+    assert gone, f"sleep {pids} still alive 30 s after the caller died"
 
 
 class TestBareNodeBootstrap(BackendConformance):
