@@ -19,6 +19,14 @@ job "jr-demo-embed-3f2a9c41" {           # <job_prefix>-<app>-<function>-<sessio
   # region    = "global"                 # NOMAD_REGION; omitted: the agent's region
   # node_pool = "gpu"                    # [nomad] node_pool; omitted: "default"
 
+  # Never run by itself: each worker is one dispatch of this job (meta worker=<n>),
+  # stopped by stopping its dispatched job, so none is ever replaced or placed
+  # after the pool stopped wanting it.
+  parameterized {
+    payload       = "forbidden"
+    meta_required = ["worker"]
+  }
+
   # Who started the job, so `jupyter-remote gc` can find orphans and stop them.
   meta {
     app        = "demo"
@@ -29,7 +37,7 @@ job "jr-demo-embed-3f2a9c41" {           # <job_prefix>-<app>-<function>-<sessio
   }
 
   group "workers" {
-    count = 1                            # scaled through /v1/job/<id>/scale
+    count = 1                            # one allocation per dispatch (per worker)
 
     # The controller retries inputs and replaces workers; Nomad must not.
     restart {
@@ -100,7 +108,7 @@ job "jr-demo-embed-3f2a9c41" {           # <job_prefix>-<app>-<function>-<sessio
       }
 
       # Each worker's own credential (accepted once, for its worker id only):
-      # written by the backend to item "w<alloc index>" of the Nomad Variable
+      # written by the backend to item "w<n>" (n: the dispatch's meta worker) of the Nomad Variable
       # nomad/jobs/<job id>, which the task's workload identity may read
       # without any ACL policy, rendered into a 0600 file and from there into
       # the task's environment. With TLS, item "fingerprint" (the controller
@@ -108,7 +116,7 @@ job "jr-demo-embed-3f2a9c41" {           # <job_prefix>-<app>-<function>-<sessio
       # Neither appears in the job spec.
       template {
         data        = <<-EOT
-        {{ with nomadVar "nomad/jobs/jr-demo-embed-3f2a9c41" }}JUPYTER_REMOTE_TOKEN={{ index . (printf "w%s" (env "NOMAD_ALLOC_INDEX")) }}{{ end }}
+        {{ with nomadVar "nomad/jobs/jr-demo-embed-3f2a9c41" }}JUPYTER_REMOTE_TOKEN={{ index . (printf "w%s" (env "NOMAD_META_worker")) }}{{ end }}
         EOT
         destination = "secrets/token.env"
         perms       = "0600"

@@ -5,14 +5,24 @@ from __future__ import annotations
 import importlib
 
 from ..exceptions import ConfigError
-from .base import Backend, ControllerAddress, ExitCallback, WorkerExit, WorkerSpec
+from .base import (
+    Backend,
+    ControllerAddress,
+    ExitCallback,
+    PlacementCallback,
+    WorkerExit,
+    WorkerPlacement,
+    WorkerSpec,
+)
 
 __all__ = [
     "REGISTRY",
     "Backend",
     "ControllerAddress",
     "ExitCallback",
+    "PlacementCallback",
     "WorkerExit",
+    "WorkerPlacement",
     "WorkerSpec",
     "backend_class",
 ]

@@ -20,7 +20,15 @@ from typing import Any, ClassVar
 
 from ..resources import GpuRequest
 
-__all__ = ["Backend", "ControllerAddress", "ExitCallback", "WorkerExit", "WorkerSpec"]
+__all__ = [
+    "Backend",
+    "ControllerAddress",
+    "ExitCallback",
+    "PlacementCallback",
+    "WorkerExit",
+    "WorkerPlacement",
+    "WorkerSpec",
+]
 
 
 @dataclass(frozen=True)
@@ -81,16 +89,34 @@ class WorkerExit:
     error: Exception | None = None  # for a worker that never started: what to tell the user
 
 
+@dataclass(frozen=True)
+class WorkerPlacement:
+    """Where a worker a cluster scheduler places stands (backends with ``reports_placement``)."""
+
+    worker_id: str
+    placed: bool  # True: its task is starting on a node (the connect timeout starts now)
+    waiting_for: str = ""  # not placed: what it waits for, in words ("no node has 2 GPUs free")
+
+
 ExitCallback = Callable[[WorkerExit], None]
+PlacementCallback = Callable[[WorkerPlacement], None]
 
 
 class Backend(abc.ABC):
     """Starts and stops workers. Methods run on the controller's event loop."""
 
     name: ClassVar[str]
+    #: A backend whose workers wait for a scheduler reports their placement
+    #: (``on_placement``); the controller then starts a worker's connect timeout
+    #: when it is placed, and gives back idle workers of other pools while one waits.
+    #: Others' workers are placed when launched.
+    reports_placement: ClassVar[bool] = False
 
-    def __init__(self, on_exit: ExitCallback) -> None:
+    def __init__(
+        self, on_exit: ExitCallback, on_placement: PlacementCallback | None = None
+    ) -> None:
         self._on_exit = on_exit
+        self._on_placement = on_placement
 
     _ids = itertools.count(1)
 

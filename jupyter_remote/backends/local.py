@@ -23,7 +23,14 @@ from dataclasses import replace
 
 from ..exceptions import ConfigError, GpuUnavailableError
 from ._nvidia import LocalGpu, assign_gpus, check_gpu_request, cuda_visible_devices, detect_gpus
-from .base import Backend, ControllerAddress, ExitCallback, WorkerExit, WorkerSpec
+from .base import (
+    Backend,
+    ControllerAddress,
+    ExitCallback,
+    PlacementCallback,
+    WorkerExit,
+    WorkerSpec,
+)
 
 __all__ = ["LocalBackend", "describe_exit"]
 
@@ -96,8 +103,10 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, on_exit: ExitCallback) -> None:
-        super().__init__(on_exit)
+    def __init__(
+        self, on_exit: ExitCallback, on_placement: PlacementCallback | None = None
+    ) -> None:
+        super().__init__(on_exit, on_placement)
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._gpus_of: dict[str, list[int]] = {}

@@ -179,6 +179,8 @@ def _our_jobs(nomad: NomadClient, stubs: list[dict[str, Any]] | None = None) -> 
     if stubs is None:
         stubs = nomad.list_jobs(f"{nomad.config.job_prefix}-")
     for stub in stubs:
+        if stub.get("ParentID"):
+            continue  # a worker: a dispatch of a pool's job, shown as part of it
         try:
             spec = nomad.job(str(stub.get("ID")))
         except NomadNotFoundError:
@@ -227,8 +229,33 @@ def _age(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def _dispatched(nomad: NomadClient, job_id: str) -> list[str]:
+    """The ids of the workers of a pool's job: its dispatched jobs."""
+    return [str(stub.get("ID")) for stub in nomad.list_jobs(f"{job_id}/dispatch-")]
+
+
+def _allocations(nomad: NomadClient, job_id: str) -> list[dict[str, Any]]:
+    """The allocations of a job and of the workers dispatched from it."""
+    allocs = nomad.job_allocations(job_id)
+    for child in _dispatched(nomad, job_id):
+        with contextlib.suppress(NomadNotFoundError):
+            allocs.extend(nomad.job_allocations(child))
+    return allocs
+
+
+def _stop(nomad: NomadClient, job_id: str, *, purge: bool) -> None:
+    """Stop a job and every worker dispatched from it (they outlive a stopped parent)."""
+    for child in _dispatched(nomad, job_id):
+        with contextlib.suppress(NomadNotFoundError):
+            nomad.stop_job(child, purge=purge)
+    nomad.stop_job(job_id, purge=purge)
+
+
 def _counts(job: _Job) -> tuple[int, int]:
-    """Running and pending (queued or starting) allocations, from the job summary."""
+    """Running and pending (queued or starting) workers, from the job summary."""
+    children = (job.stub.get("JobSummary") or {}).get("Children")
+    if job.spec.get("ParameterizedJob") and isinstance(children, dict):
+        return int(children.get("Running", 0)), int(children.get("Pending", 0))
     summary = (job.stub.get("JobSummary") or {}).get("Summary") or {}
     running = sum(int(group.get("Running", 0)) for group in summary.values())
     pending = sum(int(group.get("Queued", 0)) + int(group.get("Starting", 0))
@@ -305,6 +332,8 @@ def _alloc_index(alloc: dict[str, Any]) -> int:
 
 
 def _prefix(alloc: dict[str, Any]) -> str:
+    if "/dispatch-" in str(alloc.get("JobID", "")):  # one allocation per worker
+        return f"[{str(alloc.get('ID', ''))[:8]}] "
     return f"[{_alloc_index(alloc)} {str(alloc.get('ID', ''))[:8]}] "
 
 
@@ -317,7 +346,7 @@ def _task_name(spec: dict[str, Any]) -> str:
 
 def _pick_allocations(nomad: NomadClient, job_id: str, alloc: str | None) -> list[dict[str, Any]]:
     allocs = sorted(
-        nomad.job_allocations(job_id),
+        _allocations(nomad, job_id),
         key=lambda a: (_alloc_index(a), int(a.get("CreateIndex", 0))),
     )
     if alloc is not None:
@@ -477,7 +506,7 @@ def stop_job(args: argparse.Namespace) -> int:
     """``stop JOB [--purge]``."""
     with _client() as nomad:
         _read_our_job(nomad, args.job)
-        nomad.stop_job(args.job, purge=args.purge)
+        _stop(nomad, args.job, purge=args.purge)
         if args.purge:
             nomad.delete_variable(job_variable_path(args.job))
     print(f"{'Stopped and purged' if args.purge else 'Stopped'} job {args.job}")
@@ -539,7 +568,7 @@ def _finished(nomad: NomadClient, job: _Job) -> bool:
     """Dead, or every allocation ended: the job does nothing any more."""
     if job.status in ("dead", "stopped"):
         return True
-    allocs = nomad.job_allocations(job.id)
+    allocs = _allocations(nomad, job.id)
     return bool(allocs) and all(a.get("ClientStatus") in _TERMINAL for a in allocs)
 
 
@@ -615,7 +644,7 @@ def gc_jobs(args: argparse.Namespace) -> int:
                 return EXIT_RUNTIME
         for orphan in orphans:
             with contextlib.suppress(NomadNotFoundError):
-                nomad.stop_job(orphan.job_id, purge=True)
+                _stop(nomad, orphan.job_id, purge=True)
             nomad.delete_variable(job_variable_path(orphan.job_id))
             print(f"Purged {orphan.job_id} (owner {orphan.owner}): {orphan.reason}")
         for path in stray:

@@ -28,7 +28,14 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from ..backends import Backend, ControllerAddress, WorkerExit, WorkerSpec, backend_class
+from ..backends import (
+    Backend,
+    ControllerAddress,
+    WorkerExit,
+    WorkerPlacement,
+    WorkerSpec,
+    backend_class,
+)
 from ..backends._runtime_zip import build_runtime_archive
 from ..config import Settings, load_settings
 from ..exceptions import ConfigError, VersionMismatchError
@@ -199,6 +206,8 @@ class Controller:
             for pool in list(self.pools.values()):
                 try:
                     pool.tick(now)
+                    if pool.waiting_for_capacity():  # workers of others may have gone idle since
+                        self.give_back_idle(pool)
                 except Exception:  # a bug of ours: the ticker must keep running
                     log.exception("housekeeping of %s failed", pool.label)
             if now - last_ping > PING_EVERY:
@@ -211,7 +220,7 @@ class Controller:
     def backend(self, name: str) -> Backend:
         if name not in self.backends:
             klass = backend_class(name)
-            self.backends[name] = klass(self._worker_exited)
+            self.backends[name] = klass(self._worker_exited, on_placement=self._worker_placement)
         return self.backends[name]
 
     async def stop_pools(self, app_name: str | None = None) -> None:
@@ -274,6 +283,10 @@ class Controller:
         """Expect ``ws`` and issue its credential (handed to the backend by :meth:`address_for`)."""
         self._pending[ws.worker_id] = _Pending(ws, pool, new_token())
 
+    def forget(self, worker_id: str) -> None:
+        """A worker the pool gave up on before it connected: its credential is void."""
+        self._pending.pop(worker_id, None)
+
     def credential(self, worker_id: str) -> str | None:
         """The credential of a worker that has not connected yet; None for any other id."""
         entry = self._pending.get(worker_id)
@@ -305,6 +318,37 @@ class Controller:
             return {"ok": False, "error": str(error)}
         conn.worker, conn.pool = ws, pool
         return {"ok": True}
+
+    def _worker_placement(self, placement: WorkerPlacement) -> None:
+        """A scheduler placed a worker (its connect timeout starts), or it waits for room."""
+        entry = self._pending.get(placement.worker_id)
+        if entry is None:
+            return
+        ws = entry.ws
+        if placement.placed:
+            ws.placed = True
+            ws.started_at = time.monotonic()
+            return
+        ws.waiting_for = placement.waiting_for
+        self.give_back_idle(entry.pool)
+
+    def give_back_idle(self, waiting: Pool) -> int:
+        """Retire the idle warm workers of this process's other pools on ``waiting``'s backend.
+
+        A pool waiting for capacity comes first: warm workers with nothing to do hold
+        nodes (GPUs) it could use. Returns how many were retired.
+        """
+        retired = 0
+        for pool in self.pools.values():
+            if pool is waiting or pool.backend is not waiting.backend:
+                continue
+            retired += pool.retire_idle()
+        if retired:
+            log.info(
+                "jupyter_remote: %s waits for capacity: gave back %d idle worker(s) of other "
+                "functions", waiting.label, retired,
+            )  # fmt: skip
+        return retired
 
     def _worker_exited(self, info: WorkerExit) -> None:
         entry = self._pending.pop(info.worker_id, None)

@@ -73,7 +73,10 @@ class WorkerState:
     conn: Connection | None = None
     inflight: dict[int, Batch] = field(default_factory=dict)
     known: set[str] = field(default_factory=set)
-    started_at: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.monotonic)  # or placed, on a scheduler
+    placed: bool = False  # its task is starting on a node (always, once the backend launched it
+    # unless the backend reports placement: then when it says so)
+    waiting_for: str = ""  # what a worker not placed yet waits for (the backend's words)
     idle_since: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
     # When its running input started, at the latest: its first batch was sent to it idle, or
@@ -193,8 +196,22 @@ class Pool:
         busy = len(self.queue) + sum(len(w.inflight) for w in self.workers.values())
         target = max(s.min_containers, busy + (s.buffer_containers if busy else 0))
         target = min(target, self.max_workers)
-        for _ in range(target - len(self.alive())):
+        alive = self.alive()
+        for _ in range(target - len(alive)):
             self._launch()
+        if len(alive) > target and self.backend.reports_placement:
+            # Workers still waiting for room that nothing needs now: never let them be placed
+            # (they would hold capacity other functions wait for). Never a placed one.
+            unplaced = [w for w in alive if w.state == "starting" and not w.placed]
+            for ws in unplaced[::-1][: len(alive) - target]:
+                self.withdraw(ws)
+
+    def withdraw(self, ws: WorkerState) -> None:
+        """Give up on a worker that was not placed yet: the backend stops it before it runs."""
+        ws.state = "gone"
+        self.workers.pop(ws.worker_id, None)
+        self.controller.forget(ws.worker_id)
+        self._kill(ws)
 
     def _launch(self) -> None:
         wid = self.backend.new_worker_id(self.spec)
@@ -222,8 +239,10 @@ class Pool:
         input fails as timed out here and the worker is replaced.
         """
         timeout = self.controller.settings.worker_start_timeout
+        placing = self.backend.reports_placement  # then the backend bounds the wait for room
         for ws in list(self.workers.values()):
-            if ws.state == "starting" and now - ws.started_at > timeout:
+            counting = ws.placed or not placing
+            if ws.state == "starting" and counting and now - ws.started_at > timeout:
                 self._kill(ws)
                 self.start_failed(
                     ws,
@@ -253,6 +272,23 @@ class Pool:
         if not self.queue:
             for ws in idle[: max(0, surplus)]:
                 self.retire(ws)
+
+    def waiting_for_capacity(self) -> bool:
+        """Whether a worker of this pool waits for room on the cluster (never placed yet)."""
+        return any(
+            w.state == "starting" and not w.placed and w.waiting_for for w in self.workers.values()
+        )
+
+    def retire_idle(self) -> int:
+        """Retire every idle ready worker beyond ``min_containers`` (another pool needs room)."""
+        if self.queue:
+            return 0
+        idle = [w for w in self.workers.values() if w.state == "ready" and not w.inflight]
+        surplus = len(self.alive()) - self.scaling.min_containers
+        chosen = idle[: max(0, surplus)]
+        for ws in chosen:
+            self.retire(ws)
+        return len(chosen)
 
     def retire(self, ws: WorkerState) -> None:
         if ws.conn is not None and ws.state == "ready":

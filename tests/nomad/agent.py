@@ -137,6 +137,14 @@ class DevAgent:
         """GET a JSON document from the agent's API (for readiness checks and helpers)."""
         return self.request("GET", path)
 
+    def worker_allocations(self, job_id: str) -> list[dict[str, Any]]:
+        """The allocations of a pool's workers: of the dispatches of its job ``job_id``."""
+        return [
+            a
+            for a in self.get("/v1/allocations")
+            if str(a.get("JobID", "")).startswith(f"{job_id}/dispatch-")
+        ]
+
     def gpu_ids(self) -> dict[str, list[str]]:
         """The NVIDIA GPUs the node reports: model name -> instance ids (GPU UUIDs)."""
         return _gpu_ids(self._node())

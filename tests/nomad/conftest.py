@@ -25,6 +25,8 @@ if str(HERE) not in sys.path:
 
 from agent import A100_40GB, FAKEGPU_PLUGIN, H100_80GB, DevAgent, start_dev_agent  # noqa: E402
 
+from jupyter_remote.controller import controller  # noqa: E402
+
 NO_NOMAD = "needs a `nomad` binary on PATH (https://developer.hashicorp.com/nomad/install)"
 PLUGINS_ENV = "JUPYTER_REMOTE_TEST_NOMAD_PLUGINS"
 SHARED_INSTALL = HERE.parent.parent.parent / "shared" / "nomad" / "install"
@@ -88,3 +90,23 @@ def nomad_gpu_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevAge
     )
     yield agent
     agent.stop()
+
+
+@pytest.fixture(scope="module")
+def gpu_cluster(nomad_gpu_agent: DevAgent) -> Iterator[None]:
+    """Point the Nomad backend of this process at the GPU agent for a module."""
+    # The controller makes one Nomad backend per process from the settings of the moment,
+    # and other modules point it at a GPU-less agent: this module gets its own, then the
+    # previous one back.
+    ctl = controller()
+    previous = ctl.backends.pop("nomad", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NOMAD_ADDR", nomad_gpu_agent.address)
+        try:
+            yield
+        finally:
+            ours = ctl.backends.pop("nomad", None)
+            if ours is not None:
+                ctl.loop.submit(ours.close()).result(30)
+            if previous is not None:
+                ctl.backends["nomad"] = previous

@@ -21,30 +21,10 @@ from agent import A100_40GB, H100_80GB, DevAgent
 from kernel_harness import start_kernel
 
 import jupyter_remote as jr
-from jupyter_remote.controller import controller
 
-pytestmark = pytest.mark.nomad
+pytestmark = [pytest.mark.nomad, pytest.mark.usefixtures("gpu_cluster")]
 
 FAIL_FAST_S = 10  # a refusal takes one API round trip; the capacity wait would be 300 s
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _gpu_cluster(nomad_gpu_agent: DevAgent) -> Iterator[None]:
-    # The controller makes one Nomad backend per process from the settings of the moment,
-    # and other modules point it at a GPU-less agent: this module gets its own, then the
-    # previous one back.
-    ctl = controller()
-    previous = ctl.backends.pop("nomad", None)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NOMAD_ADDR", nomad_gpu_agent.address)
-        try:
-            yield
-        finally:
-            ours = ctl.backends.pop("nomad", None)
-            if ours is not None:
-                ctl.loop.submit(ours.close()).result(30)
-            if previous is not None:
-                ctl.backends["nomad"] = previous
 
 
 @pytest.fixture

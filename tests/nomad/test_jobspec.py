@@ -28,7 +28,6 @@ from jupyter_remote.backends.nomad._gpu import device_block
 from jupyter_remote.backends.nomad._jobspec import (
     build_worker_job,
     job_variable_path,
-    scale_payload,
     task_resources,
 )
 from jupyter_remote.exceptions import ConfigError
@@ -393,16 +392,6 @@ def test_count_zero_is_a_valid_job_to_scale_up_later() -> None:
     assert build(count=0)["Job"]["TaskGroups"][0]["Count"] == 0
 
 
-def test_scale_payload() -> None:
-    assert scale_payload("workers", 4, "3 inputs waiting") == {
-        "Count": 4,
-        "Target": {"Group": "workers"},
-        "Message": "3 inputs waiting",
-    }
-    with pytest.raises(ConfigError):
-        scale_payload("workers", -1, "no")
-
-
 def test_docstring_examples() -> None:
     assert doctest.testmod(_jobspec, raise_on_error=True).attempted >= 5
 
@@ -503,7 +492,8 @@ def _example_job() -> dict[str, Any]:
         gpu=parse_gpu(["H100:2", "A100-80GB:2"]),
         env={"HF_HOME": "/data/hf"},
     )
-    return build(spec=spec, token_variable_path=job_variable_path("jr-demo-embed-3f2a9c41"))
+    path = job_variable_path("jr-demo-embed-3f2a9c41")
+    return build(spec=spec, token_variable_path=path, dispatched=True)
 
 
 def _assert_contains(expected: Any, actual: Any, where: str = "Job") -> None:
@@ -563,39 +553,50 @@ def test_agent_configs_are_valid(tmp_path: Path) -> None:
 
 @pytest.mark.nomad
 @needs_nomad
-def test_workers_run_with_their_own_credential_from_a_variable_and_scale(
+def test_dispatched_workers_run_with_their_own_credential_from_a_variable(
     nomad_address: str,
 ) -> None:
-    """Register a real job at count 0, scale it to 2, and read what each worker saw."""
+    """Register a real parameterized job, dispatch two workers, and read what each saw."""
     job_id = f"jr-test-{int(time.time() * 1000)}"
     path = job_variable_path(job_id)
-    items = {"w0": "tok-0f8e7d6c", "w1": "tok-1a2b3c4d", "fingerprint": "ab" * 32}
+    items = {"w3": "tok-0f8e7d6c", "w7": "tok-1a2b3c4d", "fingerprint": "ab" * 32}
     _call(nomad_address, "PUT", f"/v1/var/{path}", {"Path": path, "Items": items})
     script = (
         "import os, stat; print('token=' + os.environ.get('JUPYTER_REMOTE_TOKEN', '<missing>'), "
         "'pin=' + os.environ.get('JUPYTER_REMOTE_TLS_FINGERPRINT', '<missing>')[:4], "
         "'cuda=' + repr(os.environ.get('CUDA_VISIBLE_DEVICES')), "
-        "'index=' + os.environ['NOMAD_ALLOC_INDEX'], "
+        "'worker=' + os.environ['NOMAD_META_worker'], "
         "'mode=' + oct(stat.S_IMODE(os.stat('secrets/token.env').st_mode)), flush=True)"
     )
     job = build(
         job_id=job_id,
-        count=0,
+        count=1,
         spec=WorkerSpec("test.f", cpu=0.1, memory=128),
         python=sys.executable,
         command_args=["-c", script],
         kill_timeout_s=2,
         token_variable_path=path,
         tls_pinned=True,
+        dispatched=True,
     )
     assert not any(v in json.dumps(job) for v in items.values())
     _call(nomad_address, "PUT", "/v1/jobs", job)
+    children = []
     try:
-        _call(nomad_address, "POST", f"/v1/job/{job_id}/scale", scale_payload("workers", 2, "test"))
+        for number in (3, 7):
+            reply = _call(
+                nomad_address,
+                "POST",
+                f"/v1/job/{job_id}/dispatch",
+                {"Meta": {"worker": str(number)}},
+            )
+            children.append(reply["DispatchedJobID"])
         deadline = time.monotonic() + 60
         allocs: list[Any] = []
         while time.monotonic() < deadline:
-            allocs = _call(nomad_address, "GET", f"/v1/job/{job_id}/allocations")
+            allocs = [
+                a for c in children for a in _call(nomad_address, "GET", f"/v1/job/{c}/allocations")
+            ]
             if len(allocs) == 2 and all(
                 a["ClientStatus"] in ("complete", "failed") for a in allocs
             ):
@@ -611,9 +612,11 @@ def test_workers_run_with_their_own_credential_from_a_variable_and_scale(
             for a in allocs
         )
         assert outputs == [
-            "token=tok-0f8e7d6c pin=abab cuda='' index=0 mode=0o600",
-            "token=tok-1a2b3c4d pin=abab cuda='' index=1 mode=0o600",
+            "token=tok-0f8e7d6c pin=abab cuda='' worker=3 mode=0o600",
+            "token=tok-1a2b3c4d pin=abab cuda='' worker=7 mode=0o600",
         ]
     finally:
+        for child in children:
+            _call(nomad_address, "DELETE", f"/v1/job/{child}?purge=true")
         _call(nomad_address, "DELETE", f"/v1/job/{job_id}?purge=true")
         _call(nomad_address, "DELETE", f"/v1/var/{path}")

@@ -27,20 +27,24 @@ def test_blocking_queries_report_a_failed_worker(nomad_agent: DevAgent) -> None:
         job_id=job_id, spec=spec, count=1, driver="raw_exec", datacenters=["*"],
         node_pool=None, namespace="default", region=None, priority=50, python="/bin/sh",
         docker_image="", command_args=["-c", "echo dying-on-purpose >&2; exit 3"], env={},
-        meta={"jupyter_remote": "worker"},
+        meta={"jupyter_remote": "worker"}, dispatched=True,
     )  # fmt: skip
-    backend._jobs[spec.label] = _Job(job_id, spec, next_index=1, count=1, registered=True)
+    job = _Job(job_id, spec, registered=True)
+    backend._jobs[spec.label] = job
+    worker_id = backend.new_worker_id(spec)
     try:
         backend.client.register_job(body["Job"])
+        child = backend.client.dispatch_job(job_id, {"worker": "0"})["DispatchedJobID"]
+        backend._children[child] = (job, job.workers[0])
         index, deadline = 0, time.monotonic() + 30
         while not exits and time.monotonic() < deadline:
             index = backend.poll_allocations_once(index, wait=2)
             loop.run_until_complete(asyncio.sleep(0.01))  # run the delivered callbacks
         assert exits, "the failed allocation was never reported"
         (info,) = exits
-        assert info.worker_id == f"{job_id}-0" and info.exit_code == 3
+        assert info.worker_id == worker_id == f"{job_id}-0" and info.exit_code == 3
         assert "dying-on-purpose" in info.log_tail
     finally:
-        backend.client.stop_job(job_id, purge=True)
+        backend._purge(job)
         backend.client.close()
         loop.close()

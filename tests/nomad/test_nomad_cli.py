@@ -122,11 +122,11 @@ def meta(controller: str, pid: int, host: str | None = None) -> dict[str, str]:
 def register(
     nomad: NomadClient, job_id: str, job_meta: dict[str, str], script: str, count: int = 1
 ) -> None:
-    """Register a job as the backend does: its variable first, then the job."""
+    """Register a job as the backend does: its variable, the job, then one dispatch a worker."""
     body = build_worker_job(
         job_id=job_id,
         spec=WorkerSpec("app.f", cpu=0.1, memory=64),
-        count=count,
+        count=1,  # per dispatch
         driver="raw_exec",
         datacenters=["*"],
         node_pool=None,
@@ -138,9 +138,20 @@ def register(
         command_args=["-c", script],
         env={},
         meta=job_meta,
+        dispatched=True,
     )
-    nomad.put_variable(job_variable_path(job_id), {"token": "t0ken"})
+    nomad.put_variable(job_variable_path(job_id), {"w0": "t0ken"})
     nomad.register_job(body["Job"])
+    for number in range(count):
+        nomad.dispatch_job(job_id, {"worker": str(number)})
+
+
+def allocations(nomad: NomadClient, job_id: str) -> list[dict[str, Any]]:
+    """The allocations of the workers dispatched from ``job_id``."""
+    allocs = []
+    for stub in nomad.list_jobs(f"{job_id}/dispatch-"):
+        allocs += nomad.job_allocations(str(stub["ID"]))
+    return allocs
 
 
 def wait_for(
@@ -148,7 +159,7 @@ def wait_for(
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        allocs = nomad.job_allocations(job_id)
+        allocs = allocations(nomad, job_id)
         if ok(allocs):
             return allocs
         time.sleep(0.2)
@@ -188,8 +199,7 @@ def test_ps_logs_and_gc_of_an_orphan(
             break
         time.sleep(0.2)
     assert (code, err) == (0, "")
-    prefixes = sorted(f"[{i} {a['ID'][:8]}] hello" for i, a in enumerate(
-        sorted(allocs, key=lambda a: a["Name"])))  # fmt: skip
+    prefixes = sorted(f"[{a['ID'][:8]}] hello" for a in allocs)
     assert sorted(out.splitlines()) == prefixes
     code, out, _ = cli("logs", job_id, "--stderr", "--alloc", allocs[0]["ID"][:6])
     assert (code, out) == (0, "oops\n")
@@ -253,8 +263,10 @@ def test_gc_keeps_jobs_whose_controller_is_alive(nomad: NomadClient, prefix: str
             f"Purged {prefix}-s3-done",
         ]
         assert "refuses connections" in out
-        ids = {stub["ID"] for stub in nomad.list_jobs(f"{prefix}-")}
+        ids = {stub["ID"] for stub in nomad.list_jobs(f"{prefix}-") if not stub["ParentID"]}
         assert ids == {f"{prefix}-s1-busy", f"{prefix}-s1-idle", f"{prefix}-s3-busy"}
+        workers = {stub["ParentID"] for stub in nomad.list_jobs(f"{prefix}-") if stub["ParentID"]}
+        assert workers == ids  # the collected jobs' workers went with them
         assert nomad.get_variable(job_variable_path(f"{prefix}-s1-busy")) is not None
 
     # The listener is closed: now its jobs are orphans too.

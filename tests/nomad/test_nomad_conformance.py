@@ -54,7 +54,7 @@ class TestNomadBackend(BackendConformance):
             pool = call._call.pool
             if any(w.inflight for w in pool.workers.values()):
                 job_id = next(iter(pool.workers)).rsplit("-", 1)[0]
-                allocs = nomad_agent.get(f"/v1/job/{job_id}/allocations")
+                allocs = nomad_agent.worker_allocations(job_id)
                 if allocs:
                     break
             time.sleep(0.1)
@@ -116,7 +116,7 @@ def test_caller_killed_leaves_no_running_allocation(nomad_agent: DevAgent) -> No
     deadline = time.monotonic() + 60
     running: list[str] = ["?"]
     while running and time.monotonic() < deadline:
-        allocs = nomad_agent.get(f"/v1/job/{job_id}/allocations")
+        allocs = nomad_agent.worker_allocations(job_id)
         running = [a["ID"] for a in allocs if a["ClientStatus"] in ("running", "pending")]
         time.sleep(1)
     assert not running, f"allocations still running 60 s after the caller died: {running}"

@@ -118,7 +118,7 @@ def test_registry_image_is_the_docker_tasks_image() -> None:
     backend = NomadBackend(lambda _exit: None, NomadConfig(driver="docker"))
     image = jr.Image.from_registry("ghcr.io/acme/torch:2.3").pip_install("six==1.16.0")
     job = _Job("jr-test-img", WorkerSpec("app.f", image=image), image_key=image.key)
-    body = backend._job_body(job, ControllerAddress("10.0.0.1", 4000, "00" * 16), 1)
+    body = backend._job_body(job, ControllerAddress("10.0.0.1", 4000, "00" * 16))
     task = body["Job"]["TaskGroups"][0]["Tasks"][0]
     assert task["Config"]["image"] == "ghcr.io/acme/torch:2.3"
     assert task["Env"]["JUPYTER_REMOTE_IMAGE"] == image.key

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import conformance_funcs as funcs
 import pytest
@@ -52,9 +53,11 @@ def _running_worker(app: jr.App, nomad_agent: DevAgent) -> tuple[str, int, dict[
         busy = [w for w in pool.workers.values() if w.inflight]
         if busy:
             worker_id = busy[0].worker_id
-            job_id, _, index = worker_id.rpartition("-")
-            allocs = nomad_agent.get(f"/v1/job/{job_id}/allocations")
-            alloc = next(a for a in allocs if a["Name"].endswith(f"[{index}]"))
+            job_id, _, number = worker_id.rpartition("-")
+            allocs = nomad_agent.worker_allocations(job_id)
+            meta = {a["ID"]: nomad_agent.get(f"/v1/job/{quote(a['JobID'], safe='')}")["Meta"]
+                    for a in allocs}  # fmt: skip
+            alloc = next(a for a in allocs if meta[a["ID"]].get("worker") == number)
             pid = int(
                 subprocess.run(
                     ["pgrep", "-f", f"worker-id {worker_id}$"], capture_output=True, text=True

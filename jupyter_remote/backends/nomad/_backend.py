@@ -1,15 +1,16 @@
-"""The Nomad backend: the workers of one function are one Nomad batch job.
+"""The Nomad backend: a pool is one parameterized Nomad batch job; a worker is one dispatch.
 
 Lifecycle of a pool's job:
 
-1. The first worker registers the job (``count`` 1) after writing its
-   credential to the job's Nomad Variable (never into the spec); later
-   workers add theirs, then raise ``count`` through the scale endpoint, never
-   past a worker whose credential is not written yet. Worker ``i`` is
-   allocation index ``i``, so its id is ``<job id>-<i>`` (Nomad interpolates
-   ``${NOMAD_ALLOC_INDEX}`` into the task's arguments) and its template
-   renders item ``w<i>``: its own credential, in a 0600 file. Credentials of
-   allocations that have started are dropped from the variable.
+1. The first worker registers the pool's job, a parameterized batch job
+   (never run by itself), after writing its credential to the job's Nomad
+   Variable (never into the spec). Each worker is one dispatch of it, with
+   meta ``worker=<n>``: its id is ``<job id>-<n>`` and its template renders
+   item ``w<n>`` of the variable, its own credential, into a 0600 file.
+   Credentials of workers that have started are dropped from the variable.
+   A worker is stopped by stopping its dispatched job, so a worker the pool
+   no longer wants is never placed later, and nothing that was stopped is
+   ever replaced: the allocations on the cluster follow the pool both ways.
 2. The task runs the node's Python on the bootstrap text
    (``runtime._fetch.bootstrap_source``): it fetches the runtime from the
    controller over the authenticated channel, caches it, and serves. A
@@ -19,17 +20,21 @@ Lifecycle of a pool's job:
    and runs the worker in it. With the docker driver an
    ``Image.from_registry(tag)`` is the task's container image, and the
    image's other layers are built in the container when it starts.
-3. Each evaluation is read: a group that no node could ever run (missing GPU
-   model, driver, too big) fails its pending workers at once with a message
-   naming what was asked and what the cluster has; one waiting on capacity is
-   said so and waited for up to ``capacity_wait`` seconds.
    The task runs Python with ``-P``: the task directory, which Nomad leaves
    writable by every user of the node under raw_exec, is not on ``sys.path``.
-4. Allocation updates (the event stream, else polling) report every worker's
-   end with the task's exit code, signal, OOM flag, and last stderr lines.
-5. When the pool closes, the job is stopped and purged and its variable
-   deleted. Workers whose caller died exit by themselves (dead-man switch);
-   ``jupyter-remote gc`` purges jobs whose controller is gone (job meta).
+3. Each dispatch's evaluation is read: a worker that no node could ever run
+   (missing GPU model, driver, too big) fails at once with a message naming
+   what was asked and what the cluster has; one waiting on capacity is
+   reported as such (:class:`WorkerPlacement`, so the controller can give
+   back idle workers of other pools and does not start the connect timeout)
+   and waited for up to ``capacity_wait`` seconds.
+4. Allocation updates (the event stream, else polling) report each worker's
+   start (the connect timeout starts then) and its end with the task's exit
+   code, signal, OOM flag, and last stderr lines.
+5. When the pool closes, its dispatched jobs and the job are stopped and
+   purged and its variable deleted. Workers whose caller died exit by
+   themselves (dead-man switch); ``jupyter-remote gc`` purges jobs whose
+   controller is gone (job meta).
 """
 
 from __future__ import annotations
@@ -50,7 +55,15 @@ from urllib.parse import urlparse
 from ...exceptions import ConfigError, GpuUnavailableError, JupyterRemoteError, WorkerStartError
 from ...runtime._fetch import IMAGE_ENV, bootstrap_source
 from .._images import AptInstall, DebianSlim, FromRegistry
-from ..base import Backend, ControllerAddress, ExitCallback, WorkerExit, WorkerSpec
+from ..base import (
+    Backend,
+    ControllerAddress,
+    ExitCallback,
+    PlacementCallback,
+    WorkerExit,
+    WorkerPlacement,
+    WorkerSpec,
+)
 from ._client import NomadClient, NomadError, NomadNotFoundError
 from ._config import NomadConfig
 from ._events import placement_failures, task_state
@@ -65,6 +78,7 @@ from ._jobspec import (
     FINGERPRINT_ITEM,
     GROUP,
     TASK,
+    WORKER_META,
     build_worker_job,
     credential_item,
     job_variable_path,
@@ -76,7 +90,6 @@ __all__ = ["NomadBackend", "job_id_for"]
 log = logging.getLogger("jupyter_remote")
 DEFAULT_MAX_WORKERS = 32
 _TERMINAL = ("complete", "failed", "lost")
-_ALLOC_INDEX = re.compile(r"\[(\d+)\]$")
 
 
 def job_id_for(prefix: str, session: str, label: str, generation: int) -> str:
@@ -87,52 +100,62 @@ def job_id_for(prefix: str, session: str, label: str, generation: int) -> str:
 
 
 @dataclass(eq=False)
+class _Worker:
+    """One dispatch of a pool's job."""
+
+    number: int
+    child: str | None = None  # the dispatched job's id, once dispatched
+    alloc: str | None = None  # its allocation, once Nomad made one
+    started: bool = False  # its task is past its template (the credential can go)
+    killed: bool = False  # stopped by the controller
+    reported: bool = False  # its end (or its failure to be placed) was reported
+
+
+@dataclass(eq=False)
 class _Job:
     job_id: str
     spec: WorkerSpec
-    next_index: int = 0  # worker ids handed out so far
-    count: int = 0  # the registered task group count
+    next_number: int = 0  # worker ids handed out so far
     registered: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    allocs: dict[int, str] = field(default_factory=dict)  # alloc index -> alloc id
-    reported: set[int] = field(default_factory=set)  # indexes whose end was reported
-    killed: set[int] = field(default_factory=set)  # indexes stopped before they started
+    workers: dict[int, _Worker] = field(default_factory=dict)
     image_key: str | None = None  # the job's Image, hashed when the job is registered
     credentials: dict[int, str] = field(default_factory=dict, repr=False)  # not yet rendered
-    issued: set[int] = field(default_factory=set)  # indexes whose credential was given to us
-    started: set[int] = field(default_factory=set)  # indexes past their template (running)
     fingerprint: str | None = None  # the controller certificate's pin, when TLS
+    warned: bool = False  # "waiting for capacity" was logged
 
     def variable_items(self) -> dict[str, str]:
         """The job's variable: the credentials of workers not started yet, and the pin."""
-        for index in list(self.started):
-            self.credentials.pop(index, None)
-        items = {credential_item(i): token for i, token in self.credentials.items()}
+        for number, worker in list(self.workers.items()):
+            if worker.started or worker.killed:
+                self.credentials.pop(number, None)
+        items = {credential_item(n): token for n, token in self.credentials.items()}
         if self.fingerprint:
             items[FINGERPRINT_ITEM] = self.fingerprint
         return items
 
-    def launchable(self) -> int:
-        """The count that starts every worker whose credential is written, and no other."""
-        count = self.count
-        while count in self.issued:
-            count += 1
-        return count
-
 
 class NomadBackend(Backend):
-    """Launches workers as allocations of one Nomad batch job per pool."""
+    """Launches each worker as a dispatch of its pool's parameterized Nomad batch job."""
 
     name = "nomad"
+    reports_placement = True
 
-    def __init__(self, on_exit: ExitCallback, config: NomadConfig | None = None) -> None:
-        super().__init__(on_exit)
+    def __init__(
+        self,
+        on_exit: ExitCallback,
+        config: NomadConfig | None = None,
+        on_placement: PlacementCallback | None = None,
+    ) -> None:
+        super().__init__(on_exit, on_placement)
         self.config = config or NomadConfig.load()
         self.client = NomadClient(self.config)
         self.session = os.urandom(3).hex()
         self.owner = _owner()
         self._jobs: dict[str, _Job] = {}  # by pool label
         self._generation: dict[str, int] = {}
+        self._children: dict[str, tuple[_Job, _Worker]] = {}  # by dispatched job id
+        self._early: dict[str, dict[str, Any]] = {}  # allocations seen before their dispatch
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -165,9 +188,10 @@ class NomadBackend(Backend):
             job_id = job_id_for(self.config.job_prefix, self.session, spec.label, generation)
             job = _Job(job_id, spec)
             self._jobs[spec.label] = job
-        index = job.next_index
-        job.next_index += 1
-        return f"{job.job_id}-{index}"
+        number = job.next_number
+        job.next_number += 1
+        job.workers[number] = _Worker(number)
+        return f"{job.job_id}-{number}"
 
     async def check(self, spec: WorkerSpec) -> None:
         """Fail fast for an image the driver cannot run, or a GPU model no node has."""
@@ -210,43 +234,55 @@ class NomadBackend(Backend):
     async def launch(self, spec: WorkerSpec, worker_id: str, address: ControllerAddress) -> None:
         self._loop = asyncio.get_running_loop()
         self._ensure_watcher()
-        job, index = self._find(worker_id)
-        if job is None or job is not self._jobs.get(spec.label):
+        job, worker = self._find(worker_id)
+        if job is None or worker is None or job is not self._jobs.get(spec.label):
             raise WorkerStartError(f"{worker_id}: its Nomad job is gone (the pool was released)")
-        job.credentials[index] = address.token
-        job.issued.add(index)
+        job.credentials[worker.number] = address.token
         job.fingerprint = address.tls_fingerprint
-        async with job.lock:
-            wanted = job.launchable()
-            if wanted <= job.count:
-                return  # a concurrent launch covered this worker
+        async with job.lock:  # the variable is written whole: one writer at a time
             path = job_variable_path(job.job_id)
             await asyncio.to_thread(self.client.put_variable, path, job.variable_items())
             if not job.registered:
                 if spec.image is not None:  # hashes its local files: not on the loop
                     job.image_key = await asyncio.to_thread(lambda: str(spec.image.key))
-                body = self._job_body(job, address, wanted)
-                reply = await asyncio.to_thread(self.client.register_job, body["Job"])
-                job.registered, job.count = True, wanted
-            else:
-                reply = await asyncio.to_thread(
-                    self.client.scale_job, job.job_id, GROUP, wanted, "jupyter_remote: scale up"
-                )
-                job.count = wanted
+                body = self._job_body(job, address)
+                await asyncio.to_thread(self.client.register_job, body["Job"])
+                job.registered = True
+        if worker.killed:
+            return  # stopped while its credential was written: never dispatched
+        meta = {WORKER_META: str(worker.number)}
+        reply = await asyncio.to_thread(self.client.dispatch_job, job.job_id, meta)
+        worker.child = str(reply["DispatchedJobID"])
+        self._children[worker.child] = (job, worker)
+        if worker.killed:  # stopped while it was being dispatched
+            await self._stop_child(worker)
+            return
+        early = self._early.pop(worker.child, None)
+        if early is not None:
+            self._allocation_update(early)
         eval_id = reply.get("EvalID")
         if eval_id:
-            asyncio.get_running_loop().create_task(self._watch_placement(job, str(eval_id)))
+            task = self._watch_placement(job, worker, str(eval_id))
+            asyncio.get_running_loop().create_task(task)
 
     async def stop(self, worker_id: str) -> None:
-        job, index = self._find(worker_id)
-        if job is None:
+        job, worker = self._find(worker_id)
+        if job is None or worker is None or worker.killed:
             return
-        alloc = job.allocs.get(index)
-        if alloc is None:
-            job.killed.add(index)  # killed as soon as it is placed
+        worker.killed = True
+        if worker.alloc is not None and worker.started and not worker.reported:
+            with contextlib.suppress(NomadError):  # at once: the controller gave up on it
+                await asyncio.to_thread(
+                    self.client.signal_allocation, worker.alloc, "SIGKILL", TASK
+                )
+        await self._stop_child(worker)
+
+    async def _stop_child(self, worker: _Worker) -> None:
+        """Stop a worker's dispatched job: an unplaced one is never placed, nothing replaces it."""
+        if worker.child is None or worker.reported:
             return
         with contextlib.suppress(NomadError):
-            await asyncio.to_thread(self.client.signal_allocation, alloc, "SIGKILL", TASK)
+            await asyncio.to_thread(self.client.stop_job, worker.child)
 
     async def release(self, spec: WorkerSpec) -> None:
         job = self._jobs.pop(spec.label, None)
@@ -262,12 +298,12 @@ class NomadBackend(Backend):
 
     # -- job specs ------------------------------------------------------------------------
 
-    def _job_body(self, job: _Job, address: ControllerAddress, count: int) -> dict[str, Any]:
+    def _job_body(self, job: _Job, address: ControllerAddress) -> dict[str, Any]:
         c = self.config
         args = [
             "-P", "-c", bootstrap_source(),
             "--connect", f"{address.host}:{address.port}",
-            "--worker-id", f"{job.job_id}-${{NOMAD_ALLOC_INDEX}}",
+            "--worker-id", f"{job.job_id}-${{NOMAD_META_{WORKER_META}}}",
         ]  # fmt: skip
         meta = {
             "jupyter_remote": "worker",
@@ -291,7 +327,7 @@ class NomadBackend(Backend):
         return build_worker_job(
             job_id=job.job_id,
             spec=job.spec,
-            count=count,
+            count=1,
             driver=c.driver,
             datacenters=list(c.datacenters),
             node_pool=c.node_pool,
@@ -305,9 +341,16 @@ class NomadBackend(Backend):
             meta=meta,
             token_variable_path=job_variable_path(job.job_id),
             tls_pinned=address.tls_fingerprint is not None,
+            dispatched=True,
         )
 
     def _purge(self, job: _Job) -> None:
+        for worker in list(job.workers.values()):
+            worker.killed = True
+            if worker.child is not None:
+                self._children.pop(worker.child, None)
+                with contextlib.suppress(NomadNotFoundError):
+                    self.client.stop_job(worker.child, purge=True)
         with contextlib.suppress(NomadNotFoundError):
             self.client.stop_job(job.job_id, purge=True)
         with contextlib.suppress(NomadNotFoundError):
@@ -315,11 +358,12 @@ class NomadBackend(Backend):
 
     # -- placement ---------------------------------------------------------------------
 
-    async def _watch_placement(self, job: _Job, eval_id: str) -> None:
+    async def _watch_placement(self, job: _Job, worker: _Worker, eval_id: str) -> None:
         """Read the evaluation: fail at once what can never run, wait a while for capacity."""
         started = time.monotonic()
-        warned = False
-        while True:
+        waiting = False
+        worker_id = f"{job.job_id}-{worker.number}"
+        while not (worker.killed or worker.alloc is not None):
             try:
                 evaluation = await asyncio.to_thread(self.client.evaluation, eval_id)
             except NomadError as exc:
@@ -339,36 +383,48 @@ class NomadBackend(Backend):
                 gpus = describe_cluster_gpus(nodes)
                 message = explain_placement_failure(job.spec, metrics, gpus, shortfall=shortfall)
                 kind = GpuUnavailableError if job.spec.gpu is not None else WorkerStartError
-                self._fail_unplaced(job, kind(message))
+                self._fail_unplaced(job, worker, kind(message))
                 return
             waited = time.monotonic() - started
+            what = failures[0].describe()
             if waited > self.config.capacity_wait:
                 self._fail_unplaced(
                     job,
+                    worker,
                     WorkerStartError(
                         f"{job.spec.label}: no capacity on the Nomad cluster after "
-                        f"{waited:.0f}s ({failures[0].describe()}); raise capacity_wait "
+                        f"{waited:.0f}s ({what}); raise capacity_wait "
                         "(JUPYTER_REMOTE_NOMAD_CAPACITY_WAIT) or ask for fewer resources"
                     ),
                 )
                 return
-            if not warned:
-                warned = True
-                log.warning(
-                    "jupyter_remote: %s is waiting for capacity on Nomad (%s); waiting up to %.0fs",
-                    job.spec.label, failures[0].describe(), self.config.capacity_wait,
-                )  # fmt: skip
+            if not waiting:
+                waiting = True
+                self._placement(WorkerPlacement(worker_id, False, what))
+                if not job.warned:
+                    job.warned = True
+                    log.warning(
+                        "jupyter_remote: %s is waiting for capacity on Nomad (%s); waiting up "
+                        "to %.0fs (capacity_wait)",
+                        job.spec.label, what, self.config.capacity_wait,
+                    )  # fmt: skip
             blocked = evaluation.get("BlockedEval")
             if blocked:
                 eval_id = str(blocked)
             await asyncio.sleep(2.0)
 
-    def _fail_unplaced(self, job: _Job, error: JupyterRemoteError) -> None:
-        for index in range(job.next_index):
-            if index not in job.allocs and index not in job.reported:
-                job.reported.add(index)
-                worker_id = f"{job.job_id}-{index}"
-                self._on_exit(WorkerExit(worker_id, "could not be placed", error=error))
+    def _fail_unplaced(self, job: _Job, worker: _Worker, error: JupyterRemoteError) -> None:
+        if worker.alloc is None and not worker.reported:
+            worker.reported = True
+            worker_id = f"{job.job_id}-{worker.number}"
+            self._on_exit(WorkerExit(worker_id, "could not be placed", error=error))
+            if worker.child is not None:  # never placed later
+                task = asyncio.to_thread(self.client.stop_job, worker.child)
+                asyncio.get_running_loop().create_task(_quietly(task))
+
+    def _placement(self, placement: WorkerPlacement) -> None:
+        if self._on_placement is not None:
+            self._on_placement(placement)
 
     # -- allocations -------------------------------------------------------------------
 
@@ -414,32 +470,37 @@ class NomadBackend(Backend):
         return next((j for j in list(self._jobs.values()) if j.job_id == job_id), None)
 
     def _allocation_update(self, alloc: dict[str, Any]) -> None:
-        """Runs on the watcher thread: record the allocation, report the end of its worker."""
-        job = self._job_of(str(alloc.get("JobID", "")))
-        match = _ALLOC_INDEX.search(str(alloc.get("Name", "")))
-        if job is None or match is None:
+        """Runs on the watcher thread (and the loop): record an allocation, report its worker."""
+        child = str(alloc.get("JobID", ""))
+        entry = self._children.get(child)
+        if entry is None:
+            job_id = child.partition("/dispatch-")[0]
+            if child != job_id and self._job_of(job_id) is not None:
+                self._early[child] = alloc  # ours, seen before its dispatch returned
             return
-        index = int(match.group(1))
+        job, worker = entry
         alloc_id = str(alloc["ID"])
-        job.allocs.setdefault(index, alloc_id)
-        if alloc.get("ClientStatus") != "pending":
-            job.started.add(index)  # its template has rendered: the credential can go
-        if index in job.killed and alloc.get("ClientStatus") == "running":
-            job.killed.discard(index)
+        if worker.alloc is None:
+            worker.alloc = alloc_id
+        status = alloc.get("ClientStatus")
+        if status != "pending" and not worker.started:
+            worker.started = True  # its template has rendered: the credential can go
+            worker_id = f"{job.job_id}-{worker.number}"
+            if self._loop is not None and not worker.killed:
+                self._loop.call_soon_threadsafe(self._placement, WorkerPlacement(worker_id, True))
+        if worker.killed and status == "running":
             with contextlib.suppress(NomadError):
                 self.client.signal_allocation(alloc_id, "SIGKILL", TASK)
-        if alloc.get("ClientStatus") not in _TERMINAL or index in job.reported:
+        if status not in _TERMINAL or worker.reported or worker.alloc != alloc_id:
             return
-        if job.allocs.get(index) != alloc_id:
-            return  # a replacement of an allocation already reported
-        job.reported.add(index)
+        worker.reported = True
         state = task_state(alloc, TASK)
         reason = state.describe() if state else str(alloc.get("ClientDescription") or "ended")
         tail = ""
         with contextlib.suppress(NomadError):
             tail = self.client.log_tail(alloc_id, TASK, "stderr")
         info = WorkerExit(
-            f"{job.job_id}-{index}",
+            f"{job.job_id}-{worker.number}",
             f"{reason} (Nomad allocation {alloc_id[:8]} on node {alloc.get('NodeName')!s})",
             state.exit_code if state else None,
             tail,
@@ -448,10 +509,17 @@ class NomadBackend(Backend):
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._on_exit, info)
 
-    def _find(self, worker_id: str) -> tuple[_Job | None, int]:
-        job_id, _, index = worker_id.rpartition("-")
+    def _find(self, worker_id: str) -> tuple[_Job | None, _Worker | None]:
+        job_id, _, number = worker_id.rpartition("-")
         job = self._job_of(job_id)
-        return job, int(index) if index.isdigit() else -1
+        if job is None or not number.isdigit():
+            return job, None
+        return job, job.workers.get(int(number))
+
+
+async def _quietly(task: Any) -> None:
+    with contextlib.suppress(NomadError):
+        await task
 
 
 def _owner() -> str:

@@ -227,6 +227,13 @@ class NomadClient:
         resp = self._request("POST", f"/v1/job/{_q(job_id)}/scale", what, json=body)
         return _dict(self._json(resp, what))
 
+    def dispatch_job(self, job_id: str, meta: Mapping[str, str]) -> dict[str, Any]:
+        """Dispatch the parameterized job ``job_id``; returns ``DispatchedJobID``, ``EvalID``."""
+        what = f"dispatch job {job_id!r}"
+        body = {"Meta": dict(meta)}
+        resp = self._request("POST", f"/v1/job/{_q(job_id)}/dispatch", what, json=body)
+        return _dict(self._json(resp, what))
+
     def stop_job(self, job_id: str, *, purge: bool = False) -> dict[str, Any]:
         """Stop every allocation of the job; ``purge`` also removes the job from Nomad."""
         what = f"stop job {job_id!r}"

@@ -2,9 +2,13 @@
 
 :func:`build_worker_job` returns the body of ``PUT /v1/jobs``. One job holds
 the workers of one function: a ``batch`` job with one task group,
-``workers``, whose ``Count`` the backend scales (:func:`scale_payload`), and
-one task, ``worker``. ``nomad_jobs/worker.nomad.hcl`` is the same shape as
-readable HCL.
+``workers``, and one task, ``worker``. The backend registers it
+``dispatched`` (a parameterized job): each worker is one dispatch of it, with
+meta ``worker=<n>``, so each can be stopped by itself and none is ever
+replaced or placed after the pool stopped wanting it (a count scaled down
+would stop the allocations Nomad picks, busy or not, and one scaled up
+re-creates ended allocations). ``nomad_jobs/worker.nomad.hcl`` is the same
+shape as readable HCL.
 
 The mapping, option by option::
 
@@ -21,6 +25,9 @@ The mapping, option by option::
                                                                      `jupyter-remote gc` find jobs
     (fixed)                   Job.Type = "batch"                     workers exit when idle
     count                     TaskGroups[0].Count                    group "workers"; 0 allowed
+    dispatched                Job.ParameterizedJob {Payload          one dispatch per worker, meta
+                                "forbidden", MetaRequired            "worker" = its number in the
+                                ["worker"]}                          pool (NOMAD_META_worker)
     (fixed)                   RestartPolicy {Attempts 0, "fail"}     the controller retries,
                               ReschedulePolicy {Attempts 0,          Nomad never restarts or
                                 Unlimited false}                     reschedules a worker
@@ -48,8 +55,9 @@ The mapping, option by option::
     Image.from_registry(tag)  docker_image = tag                     docker driver only
     token_variable_path       Task.Templates[0]: renders             each worker's own credential,
                                 JUPYTER_REMOTE_TOKEN from the        read by the task's workload
-                                Nomad Variable's "w<alloc index>"    identity at start; never in
-                                item (and, with tls_pinned,          the spec; the file is 0600
+                                Nomad Variable's "w<n>" item (n:     identity at start; never in
+                                NOMAD_META_worker, or the alloc      the spec; the file is 0600
+                                index), and with tls_pinned
                                 JUPYTER_REMOTE_TLS_FINGERPRINT       (the agent's user), its values
                                 from "fingerprint") into             reach only the task's env
                                 secrets/token.env (env=true,
@@ -60,12 +68,13 @@ The mapping, option by option::
 
 Credentials: a job spec is readable by anyone with ``read-job``, so no
 credential is ever put in it. Each worker has its own, issued by the
-controller for its id and accepted once; the backend writes worker ``i``'s
-to item ``w<i>`` of the Nomad Variable :func:`job_variable_path` before the
-job's count reaches ``i + 1`` (with the controller certificate's pin as item
+controller for its id and accepted once; the backend writes worker ``n``'s
+to item ``w<n>`` of the Nomad Variable :func:`job_variable_path` before it
+dispatches that worker (with the controller certificate's pin as item
 ``fingerprint`` when the channel is TLS); in Nomad 1.6 a task's workload
 identity may read ``nomad/jobs/<job_id>`` (and ``/<group>``,
-``/<group>/<task>``) of its own namespace without any ACL policy, and the
+``/<group>/<task>``) of its own namespace without any ACL policy, and of
+its parent job's for a dispatched job (checked with ACLs on), and the
 template renders its own item into a 0600 file in the task's ``secrets/``
 and from there into the task's environment, which other users of the node
 cannot read.
@@ -112,10 +121,10 @@ __all__ = [
     "MHZ_PER_CORE",
     "TASK",
     "TOKEN_ENV",
+    "WORKER_META",
     "build_worker_job",
     "credential_item",
     "job_variable_path",
-    "scale_payload",
     "task_resources",
 ]
 
@@ -129,6 +138,7 @@ DEFAULT_MEMORY_MIB = 1024
 #: The interpreter inside docker images: python3 exists where python may not (Debian, Ubuntu).
 DOCKER_PYTHON = "python3"
 TOKEN_ENV = "JUPYTER_REMOTE_TOKEN"
+WORKER_META = "worker"  # a dispatch's meta: the worker's number in its pool
 FINGERPRINT_ENV = "JUPYTER_REMOTE_TLS_FINGERPRINT"
 FINGERPRINT_ITEM = "fingerprint"
 GPU_FROM_NVIDIA_ENV = "JUPYTER_REMOTE_GPU_FROM_NVIDIA"
@@ -208,13 +218,14 @@ def _strings(what: str, mapping: Mapping[str, str]) -> dict[str, str]:
     return dict(mapping)
 
 
-def _credential_template(path: str, tls_pinned: bool) -> dict[str, Any]:
+def _credential_template(path: str, tls_pinned: bool, dispatched: bool) -> dict[str, Any]:
     if not _VARIABLE_PATH.fullmatch(path):
         raise ConfigError(
             f"Bad Nomad Variable path {path!r}: use 1 to 128 letters, digits, '-', '_', '~' "
             f"or '/', e.g. {job_variable_path('jr-1234')!r} (so the job ID must be one too)."
         )
-    own = f'index . (printf "{_CREDENTIAL_PREFIX}%s" (env "NOMAD_ALLOC_INDEX"))'
+    number = f"NOMAD_META_{WORKER_META}" if dispatched else "NOMAD_ALLOC_INDEX"
+    own = f'index . (printf "{_CREDENTIAL_PREFIX}%s" (env "{number}"))'
     pin = f"\n{FINGERPRINT_ENV}={{{{ .{FINGERPRINT_ITEM} }}}}" if tls_pinned else ""
     body = f"{TOKEN_ENV}={{{{ {own} }}}}{pin}"
     return {
@@ -245,6 +256,7 @@ def build_worker_job(
     kill_timeout_s: float = 10,
     token_variable_path: str | None = None,
     tls_pinned: bool = False,
+    dispatched: bool = False,
 ) -> dict[str, Any]:
     """The ``PUT /v1/jobs`` body for ``count`` workers of ``spec`` (mapping in the module doc).
 
@@ -300,7 +312,7 @@ def build_worker_job(
         "KillTimeout": round(kill_timeout_s * _NS),
     }
     if token_variable_path is not None:
-        task["Templates"] = [_credential_template(token_variable_path, tls_pinned)]
+        task["Templates"] = [_credential_template(token_variable_path, tls_pinned, dispatched)]
 
     group: dict[str, Any] = {
         "Name": GROUP,
@@ -319,19 +331,10 @@ def build_worker_job(
         "Meta": _strings("meta", meta),
         "TaskGroups": [group],
     }
+    if dispatched:
+        job["ParameterizedJob"] = {"Payload": "forbidden", "MetaRequired": [WORKER_META]}
     if region is not None:
         job["Region"] = region
     if node_pool is not None:
         job["NodePool"] = node_pool
     return {"Job": job}
-
-
-def scale_payload(group: str, count: int, message: str) -> dict[str, Any]:
-    """The body of ``POST /v1/job/<job_id>/scale`` setting ``group``'s count.
-
-    >>> scale_payload("workers", 3, "2 inputs queued")
-    {'Count': 3, 'Target': {'Group': 'workers'}, 'Message': '2 inputs queued'}
-    """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ConfigError(f"Worker count must be an int >= 0, got {count!r}.")
-    return {"Count": count, "Target": {"Group": group}, "Message": message}
