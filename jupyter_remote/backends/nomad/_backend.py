@@ -295,6 +295,8 @@ class NomadBackend(Backend):
         for job in jobs:
             await asyncio.to_thread(self._purge, job)
         self._stop.set()
+        if self._watcher is None:
+            self.client.close()  # else the watcher closes it once it sees the stop (mid-read)
 
     # -- job specs ------------------------------------------------------------------------
 
@@ -438,16 +440,19 @@ class NomadBackend(Backend):
     def _watch_allocations(self) -> None:
         """Follow allocation updates (event stream; polling where the stream is refused)."""
         index = 0
-        while not self._stop.is_set():
-            try:
-                for event in self.client.events(("Allocation",), index=index, stop=self._stop):
-                    index = event.index + 1
-                    self._allocation_update(event.object)
-            except NomadError as exc:
-                log.debug("event stream unavailable (%s); polling allocations", exc)
-                self._poll_allocations()
-            if not self._stop.is_set():
-                time.sleep(1.0)
+        try:
+            while not self._stop.is_set():
+                try:
+                    for event in self.client.events(("Allocation",), index=index, stop=self._stop):
+                        index = event.index + 1
+                        self._allocation_update(event.object)
+                except NomadError as exc:
+                    log.debug("event stream unavailable (%s); polling allocations", exc)
+                    self._poll_allocations()
+                if not self._stop.is_set():
+                    time.sleep(1.0)
+        finally:
+            self.client.close()  # the backend is closed: its connections go with this thread
 
     def _poll_allocations(self) -> None:
         """Blocking queries on the namespace's allocations: one answer as soon as any changes."""
