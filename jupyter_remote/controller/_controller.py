@@ -224,8 +224,27 @@ class Controller:
         return self.backends[name]
 
     async def stop_pools(self, app_name: str | None = None) -> None:
+        """Stop the pools (of one app); what cannot be cleaned up is one warning, never raised.
+
+        A user's results are in by now: a cluster that cannot be reached to stop and purge
+        jobs must not turn them into an error (its workers exit by themselves, and
+        ``jupyter-remote gc`` collects the jobs once it is back).
+        """
+        failed: list[tuple[str, Exception]] = []
         for key in [k for k in self.pools if app_name is None or k[0] == app_name]:
-            await self.pools.pop(key).close()
+            pool = self.pools.pop(key)
+            try:
+                await pool.close()
+            except Exception as exc:
+                failed.append((pool.label, exc))
+        if failed:
+            labels = ", ".join(label for label, _ in failed)
+            log.warning(
+                "jupyter_remote: could not clean up after %s: %s. Its workers stop by "
+                "themselves; run `jupyter-remote gc` once the cluster is reachable to purge "
+                "what is left.",
+                labels, failed[0][1],
+            )  # fmt: skip
 
     async def close(self) -> None:
         self.closed = True

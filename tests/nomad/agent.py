@@ -123,6 +123,29 @@ class DevAgent:
     log_path: Path
     token: str | None = field(default=None, repr=False)
     _log_file: Any = field(repr=False, default=None)
+    _argv: list[str] = field(repr=False, default_factory=list)
+    _env: dict[str, str] = field(repr=False, default_factory=dict)
+    _acl: bool = field(repr=False, default=False)
+    _gpus: int = field(repr=False, default=0)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the stopped agent again, on the same ports and config; wait until it is ready."""
+        self.stop()
+        self._log_file = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self._argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self._env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if _ready(self, self._acl, self._gpus):
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"nomad dev agent did not come back; its log ends:\n{self.log_tail()}")
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send a JSON request to the agent's API (with ``token``) and decode the answer."""
@@ -265,8 +288,9 @@ def start_dev_agent(
         log_path = root / f"agent-{http}.log"
         log_file = log_path.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOMAD_")}
+        argv = [exe, "agent", "-dev", f"-config={config}"]
         process = subprocess.Popen(
-            [exe, "agent", "-dev", f"-config={config}"],
+            argv,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -279,6 +303,10 @@ def start_dev_agent(
             data_dir=data_dir,
             log_path=log_path,
             _log_file=log_file,
+            _argv=argv,
+            _env=env,
+            _acl=acl,
+            _gpus=sum(g.count for g in gpus),
         )
         try:
             deadline = time.monotonic() + timeout

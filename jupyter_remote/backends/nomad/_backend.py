@@ -64,7 +64,7 @@ from ..base import (
     WorkerPlacement,
     WorkerSpec,
 )
-from ._client import NomadClient, NomadError, NomadNotFoundError
+from ._client import NomadClient, NomadError, NomadNotFoundError, NomadUnavailableError
 from ._config import NomadConfig
 from ._events import placement_failures, task_state
 from ._gpu import (
@@ -89,6 +89,9 @@ __all__ = ["NomadBackend", "job_id_for"]
 
 log = logging.getLogger("jupyter_remote")
 DEFAULT_MAX_WORKERS = 32
+#: After an outage of the agent, a placement that fails for want of nodes is waited on
+#: (nodes re-register) for this long before it is taken as "this can never run".
+RECOVERY_GRACE = 60.0
 _TERMINAL = ("complete", "failed", "lost")
 
 
@@ -122,6 +125,7 @@ class _Job:
     image_key: str | None = None  # the job's Image, hashed when the job is registered
     credentials: dict[int, str] = field(default_factory=dict, repr=False)  # not yet rendered
     fingerprint: str | None = None  # the controller certificate's pin, when TLS
+    address: ControllerAddress | None = field(default=None, repr=False)  # what workers dial
     warned: bool = False  # "waiting for capacity" was logged
 
     def variable_items(self) -> dict[str, str]:
@@ -156,6 +160,8 @@ class NomadBackend(Backend):
         self._generation: dict[str, int] = {}
         self._children: dict[str, tuple[_Job, _Worker]] = {}  # by dispatched job id
         self._early: dict[str, dict[str, Any]] = {}  # allocations seen before their dispatch
+        self._agent_down = False  # an outage of the agent was reported (until it is back)
+        self._back_at = -RECOVERY_GRACE  # when the agent came back from an outage
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -239,19 +245,15 @@ class NomadBackend(Backend):
             raise WorkerStartError(f"{worker_id}: its Nomad job is gone (the pool was released)")
         job.credentials[worker.number] = address.token
         job.fingerprint = address.tls_fingerprint
-        async with job.lock:  # the variable is written whole: one writer at a time
-            path = job_variable_path(job.job_id)
-            await asyncio.to_thread(self.client.put_variable, path, job.variable_items())
-            if not job.registered:
-                if spec.image is not None:  # hashes its local files: not on the loop
-                    job.image_key = await asyncio.to_thread(lambda: str(spec.image.key))
-                body = self._job_body(job, address)
-                await asyncio.to_thread(self.client.register_job, body["Job"])
-                job.registered = True
-        if worker.killed:
-            return  # stopped while its credential was written: never dispatched
-        meta = {WORKER_META: str(worker.number)}
-        reply = await asyncio.to_thread(self.client.dispatch_job, job.job_id, meta)
+        job.address = address
+        await self._start(job, worker)
+
+    async def _start(self, job: _Job, worker: _Worker) -> None:
+        """Dispatch a worker and watch its placement."""
+        assert job.address is not None
+        reply = await self._dispatch(job, worker, job.address)
+        if reply is None:
+            return  # stopped before it was dispatched
         worker.child = str(reply["DispatchedJobID"])
         self._children[worker.child] = (job, worker)
         if worker.killed:  # stopped while it was being dispatched
@@ -264,6 +266,54 @@ class NomadBackend(Backend):
         if eval_id:
             task = self._watch_placement(job, worker, str(eval_id))
             asyncio.get_running_loop().create_task(task)
+
+    async def _dispatch(
+        self, job: _Job, worker: _Worker, address: ControllerAddress
+    ) -> dict[str, Any] | None:
+        """Write the worker's credential, register the job if Nomad lacks it, dispatch.
+
+        While the agent cannot be reached, wait for it (up to ``capacity_wait``, said at
+        once, naming it); an agent that came back without the job (its state was lost)
+        gets the job registered again.
+        """
+        worker_id = f"{job.job_id}-{worker.number}"
+        deadline = time.monotonic() + self.config.capacity_wait
+        waiting = False
+        what = f"the Nomad agent at {self.config.address} is unreachable"
+        while not worker.killed:
+            try:
+                async with job.lock:  # the variable is written whole: one writer at a time
+                    path = job_variable_path(job.job_id)
+                    await asyncio.to_thread(self.client.put_variable, path, job.variable_items())
+                    if not job.registered:
+                        if job.spec.image is not None:  # hashes its local files: not on the loop
+                            job.image_key = await asyncio.to_thread(lambda: str(job.spec.image.key))
+                        body = self._job_body(job, address)
+                        await asyncio.to_thread(self.client.register_job, body["Job"])
+                        job.registered = True
+                if worker.killed:
+                    return None
+                meta = {WORKER_META: str(worker.number)}
+                reply = await asyncio.to_thread(self.client.dispatch_job, job.job_id, meta)
+                self._agent_reachable()
+                return reply
+            except NomadUnavailableError as exc:
+                if time.monotonic() > deadline:
+                    raise NomadUnavailableError(
+                        f"{exc}; waited {self.config.capacity_wait:.0f}s for it (capacity_wait)"
+                    ) from exc
+                if not waiting:
+                    waiting = True
+                    self._placement(WorkerPlacement(worker_id, False, what))
+                self._agent_unreachable(exc)
+                await asyncio.sleep(1.0)
+            except NomadError as exc:
+                # Nomad 1.6 answers a dispatch of a job it lacks with a 500, not a 404.
+                missing = isinstance(exc, NomadNotFoundError) or "not found" in str(exc)
+                if not (missing and job.registered):
+                    raise
+                job.registered = False  # the agent forgot the job: register it again
+        return None
 
     async def stop(self, worker_id: str) -> None:
         job, worker = self._find(worker_id)
@@ -365,9 +415,25 @@ class NomadBackend(Backend):
         started = time.monotonic()
         waiting = False
         worker_id = f"{job.job_id}-{worker.number}"
-        while not (worker.killed or worker.alloc is not None):
+        while not (worker.killed or worker.started or worker.reported):
+            if worker.alloc is not None:  # placed: wait for its task to start
+                await self._until_started(job, worker)
+                return
             try:
                 evaluation = await asyncio.to_thread(self.client.evaluation, eval_id)
+            except NomadNotFoundError:
+                if worker.killed or job not in self._jobs.values():
+                    return
+                # The agent came back without its state: this dispatch is gone, send it again.
+                await self._redispatch(job, worker)
+                return
+            except NomadUnavailableError as exc:
+                self._agent_unreachable(exc)
+                if time.monotonic() - started > self.config.capacity_wait:
+                    self._fail_unplaced(job, worker, self._unreachable(job))
+                    return
+                await asyncio.sleep(1.0)
+                continue
             except NomadError as exc:
                 if not self._stop.is_set() and job in self._jobs.values():  # not shutting down
                     log.warning("jupyter_remote: cannot read evaluation %s: %s", eval_id, exc)
@@ -377,11 +443,14 @@ class NomadBackend(Backend):
                 continue
             failures = placement_failures(evaluation)
             if not failures:
+                # Placed: wait for its task to start (an agent may still lose the dispatch).
+                await self._until_started(job, worker)
                 return
             metrics = (evaluation.get("FailedTGAllocs") or {}).get(GROUP) or {}
             nodes = await asyncio.to_thread(self.client.nodes_with_resources)
             shortfall = node_capacity_shortfall(task_resources(job.spec), nodes)
-            if is_unplaceable(metrics) or shortfall:
+            recovering = time.monotonic() - self._back_at < RECOVERY_GRACE
+            if (is_unplaceable(metrics) or shortfall) and not recovering:
                 gpus = describe_cluster_gpus(nodes)
                 message = explain_placement_failure(job.spec, metrics, gpus, shortfall=shortfall)
                 kind = GpuUnavailableError if job.spec.gpu is not None else WorkerStartError
@@ -414,6 +483,59 @@ class NomadBackend(Backend):
             if blocked:
                 eval_id = str(blocked)
             await asyncio.sleep(2.0)
+
+    async def _until_started(self, job: _Job, worker: _Worker) -> None:
+        """Until a placed worker's task starts: dispatch it again if Nomad lost it."""
+        started = time.monotonic()
+        while not (worker.started or worker.killed or worker.reported):
+            await asyncio.sleep(1.0)
+            if worker.started or worker.killed or worker.child is None:
+                return
+            try:
+                await asyncio.to_thread(self.client.job, worker.child)
+            except NomadNotFoundError:  # the agent came back without its state
+                if job not in self._jobs.values():
+                    return
+                await self._redispatch(job, worker)
+                return
+            except NomadUnavailableError as exc:
+                self._agent_unreachable(exc)
+                if time.monotonic() - started > self.config.capacity_wait:
+                    self._fail_unplaced(job, worker, self._unreachable(job))
+                    return
+
+    def _agent_unreachable(self, exc: Exception) -> None:
+        """Say once an outage (however many workers wait) that the agent cannot be reached."""
+        if not self._agent_down:
+            self._agent_down = True
+            log.warning(
+                "jupyter_remote: the Nomad agent at %s is unreachable (%s): waiting up to %.0fs "
+                "(capacity_wait) for it to come back",
+                self.config.address, exc, self.config.capacity_wait,
+            )  # fmt: skip
+
+    def _agent_reachable(self) -> None:
+        if self._agent_down:
+            self._agent_down = False
+            self._back_at = time.monotonic()  # its nodes may take a while to be ready again
+            log.warning("jupyter_remote: the Nomad agent at %s is back", self.config.address)
+
+    async def _redispatch(self, job: _Job, worker: _Worker) -> None:
+        """Nomad lost a worker's dispatch (an agent back without its state): send it again."""
+        if worker.child is not None:
+            self._children.pop(worker.child, None)
+        worker.child = worker.alloc = None
+        try:
+            await self._start(job, worker)
+        except JupyterRemoteError as exc:
+            self._fail_unplaced(job, worker, exc)
+
+    def _unreachable(self, job: _Job) -> NomadUnavailableError:
+        return NomadUnavailableError(
+            f"the Nomad agent at {self.config.address} stayed unreachable for "
+            f"{self.config.capacity_wait:.0f}s (capacity_wait) while {job.spec.label} waited "
+            "for a worker"
+        )
 
     def _fail_unplaced(self, job: _Job, worker: _Worker, error: JupyterRemoteError) -> None:
         if worker.alloc is None and not worker.reported:
@@ -469,7 +591,9 @@ class NomadBackend(Backend):
         result = self.client.blocking_get("/v1/allocations", index=index, wait=wait)
         for alloc in result.value:
             self._allocation_update(alloc)
-        return result.index if result.index >= index else 0  # an index that went back: restart
+        # Never index 0 (it does not block: a busy loop on an empty cluster); an index that
+        # went back (an agent that lost its state) starts over.
+        return max(1, result.index) if result.index >= index else 1
 
     def _job_of(self, job_id: str) -> _Job | None:
         return next((j for j in list(self._jobs.values()) if j.job_id == job_id), None)
