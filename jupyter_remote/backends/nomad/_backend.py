@@ -48,6 +48,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -420,24 +421,18 @@ class NomadBackend(Backend):
                 await self._until_started(job, worker)
                 return
             try:
-                evaluation = await asyncio.to_thread(self.client.evaluation, eval_id)
-            except NomadNotFoundError:
-                if worker.killed or job not in self._jobs.values():
-                    return
-                # The agent came back without its state: this dispatch is gone, send it again.
-                await self._redispatch(job, worker)
-                return
-            except NomadUnavailableError as exc:
-                self._agent_unreachable(exc)
-                if time.monotonic() - started > self.config.capacity_wait:
-                    self._fail_unplaced(job, worker, self._unreachable(job))
-                    return
-                await asyncio.sleep(1.0)
-                continue
+                done, evaluation = await self._query(
+                    job, worker, started, self.client.evaluation, eval_id
+                )
             except NomadError as exc:
                 if not self._stop.is_set() and job in self._jobs.values():  # not shutting down
                     log.warning("jupyter_remote: cannot read evaluation %s: %s", eval_id, exc)
                 return
+            if done:
+                return
+            if evaluation is None:  # the agent is unreachable: ask again
+                await asyncio.sleep(1.0)
+                continue
             if evaluation.get("Status") in ("pending",):
                 await asyncio.sleep(0.2)
                 continue
@@ -492,17 +487,36 @@ class NomadBackend(Backend):
             if worker.started or worker.killed or worker.child is None:
                 return
             try:
-                await asyncio.to_thread(self.client.job, worker.child)
-            except NomadNotFoundError:  # the agent came back without its state
-                if job not in self._jobs.values():
-                    return
-                await self._redispatch(job, worker)
-                return
-            except NomadUnavailableError as exc:
-                self._agent_unreachable(exc)
+                done, _ = await self._query(job, worker, started, self.client.job, worker.child)
+            except NomadError as exc:  # another answer: ask again, for a while
                 if time.monotonic() - started > self.config.capacity_wait:
-                    self._fail_unplaced(job, worker, self._unreachable(job))
+                    self._fail_unplaced(job, worker, WorkerStartError(f"{job.spec.label}: {exc}"))
                     return
+                continue
+            if done:
+                return
+
+    async def _query(
+        self, job: _Job, worker: _Worker, started: float, ask: Callable[..., Any], *args: Any
+    ) -> tuple[bool, Any]:
+        """Ask Nomad about a starting worker: ``(True, _)`` when watching it is over.
+
+        A dispatch Nomad no longer knows (an agent back without its state) is sent
+        again; an unreachable agent is waited for up to ``capacity_wait`` (``(False,
+        None)``: ask again), then the worker fails naming it.
+        """
+        try:
+            return False, await asyncio.to_thread(ask, *args)
+        except NomadNotFoundError:
+            if not worker.killed and job in self._jobs.values():
+                await self._redispatch(job, worker)
+            return True, None
+        except NomadUnavailableError as exc:
+            self._agent_unreachable(exc)
+            if time.monotonic() - started > self.config.capacity_wait:
+                self._fail_unplaced(job, worker, self._unreachable(job))
+                return True, None
+            return False, None
 
     def _agent_unreachable(self, exc: Exception) -> None:
         """Say once an outage (however many workers wait) that the agent cannot be reached."""
