@@ -38,7 +38,7 @@ from ..backends import (
 )
 from ..backends._runtime_zip import build_runtime_archive
 from ..config import Settings, load_settings
-from ..exceptions import ConfigError, VersionMismatchError
+from ..exceptions import ConfigError, VersionMismatchError, WorkerStartError
 from ..protocol import Ping, new_token, python_version
 from ._calls import CallState
 from ._loop import LoopThread, loop_thread
@@ -155,7 +155,7 @@ class Controller:
         """Where worker ``worker_id`` of ``backend`` connects, with the credential issued to it."""
         entry = self._pending.get(worker_id)
         if entry is None:
-            raise ConfigError(f"worker {worker_id} is not expected (its pool is gone)")
+            raise WorkerStartError(f"worker {worker_id} is not expected (its pool is gone)")
         host = backend.advertise_host()
         if host in _LOOPBACK:
             listener = self._loopback

@@ -25,7 +25,7 @@ from held_backend import HeldBackend
 
 import jupyter_remote as jr
 from jupyter_remote.controller import controller
-from jupyter_remote.protocol import handshake
+from jupyter_remote.protocol import handshake, python_version
 from jupyter_remote.runtime._fetch import Link
 
 CONFORMANCE = str(Path(__file__).parent.parent / "conformance")
@@ -59,7 +59,7 @@ def _try(worker_id: str, token: str) -> bool:
     link = Link(host, port, worker_id, token, None)
     sock = link.open(5)
     try:
-        status = link.authenticate(sock, {"pid": os.getpid(), "python": [3, 11]})
+        status = link.authenticate(sock, {"pid": os.getpid(), "python": list(python_version())})
     except ConnectionError:
         return False  # closed without a word: refused
     finally:

@@ -25,6 +25,7 @@ also waits until the node has fingerprinted all of them::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,12 +35,20 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["A100_40GB", "FAKEGPU_PLUGIN", "H100_80GB", "DevAgent", "FakeGpus", "start_dev_agent"]
+__all__ = [
+    "A100_40GB",
+    "FAKEGPU_PLUGIN",
+    "H100_80GB",
+    "DevAgent",
+    "FakeGpus",
+    "nomad_backend_for",
+    "start_dev_agent",
+]
 
 #: The device plugin's file name in its plugin_dir, which is also its name in the agent config.
 FAKEGPU_PLUGIN = "nomad-device-fakegpu"
@@ -323,3 +332,30 @@ def start_dev_agent(
         if not (exited and "address already in use" in last_error):
             break
     raise RuntimeError(f"nomad dev agent did not become ready; its log ends:\n{last_error}")
+
+
+@contextlib.contextmanager
+def nomad_backend_for(agent: DevAgent) -> Iterator[None]:
+    """Give this process's controller a Nomad backend of its own for ``agent``, then the old one.
+
+    The controller makes one Nomad backend per process from the settings of the moment
+    (``NOMAD_ADDR``), and other tests point it at other agents.
+    """
+    from jupyter_remote.controller import controller
+
+    ctl = controller()
+    previous = ctl.backends.pop("nomad", None)
+    address = os.environ.get("NOMAD_ADDR")
+    os.environ["NOMAD_ADDR"] = agent.address
+    try:
+        yield
+    finally:
+        ours = ctl.backends.pop("nomad", None)
+        if ours is not None:
+            ctl.loop.submit(ours.close()).result(60)
+        if previous is not None:
+            ctl.backends["nomad"] = previous
+        if address is None:
+            os.environ.pop("NOMAD_ADDR", None)
+        else:
+            os.environ["NOMAD_ADDR"] = address

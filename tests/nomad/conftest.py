@@ -23,9 +23,14 @@ HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from agent import A100_40GB, FAKEGPU_PLUGIN, H100_80GB, DevAgent, start_dev_agent  # noqa: E402
-
-from jupyter_remote.controller import controller  # noqa: E402
+from agent import (  # noqa: E402
+    A100_40GB,
+    FAKEGPU_PLUGIN,
+    H100_80GB,
+    DevAgent,
+    nomad_backend_for,
+    start_dev_agent,
+)
 
 NO_NOMAD = "needs a `nomad` binary on PATH (https://developer.hashicorp.com/nomad/install)"
 PLUGINS_ENV = "JUPYTER_REMOTE_TEST_NOMAD_PLUGINS"
@@ -95,18 +100,5 @@ def nomad_gpu_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevAge
 @pytest.fixture(scope="module")
 def gpu_cluster(nomad_gpu_agent: DevAgent) -> Iterator[None]:
     """Point the Nomad backend of this process at the GPU agent for a module."""
-    # The controller makes one Nomad backend per process from the settings of the moment,
-    # and other modules point it at a GPU-less agent: this module gets its own, then the
-    # previous one back.
-    ctl = controller()
-    previous = ctl.backends.pop("nomad", None)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NOMAD_ADDR", nomad_gpu_agent.address)
-        try:
-            yield
-        finally:
-            ours = ctl.backends.pop("nomad", None)
-            if ours is not None:
-                ctl.loop.submit(ours.close()).result(30)
-            if previous is not None:
-                ctl.backends["nomad"] = previous
+    with nomad_backend_for(nomad_gpu_agent):
+        yield

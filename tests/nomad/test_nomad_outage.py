@@ -15,30 +15,22 @@ from pathlib import Path
 
 import conformance_funcs as funcs
 import pytest
-from agent import DevAgent, start_dev_agent
+from agent import DevAgent, nomad_backend_for, start_dev_agent
 
 import jupyter_remote as jr
-from jupyter_remote.controller import controller
 
 pytestmark = pytest.mark.nomad
 
 
 @pytest.fixture
-def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevAgent]:
+def agent(tmp_path: Path) -> Iterator[DevAgent]:
     if shutil.which("nomad") is None:
         pytest.skip("needs a `nomad` binary on PATH")
     agent = start_dev_agent(tmp_path / "agent")
-    ctl = controller()
-    previous = ctl.backends.pop("nomad", None)  # a backend of its own, for this agent
-    monkeypatch.setenv("NOMAD_ADDR", agent.address)
     try:
-        yield agent
+        with nomad_backend_for(agent):
+            yield agent
     finally:
-        ours = ctl.backends.pop("nomad", None)
-        if ours is not None:
-            ctl.loop.submit(ours.close()).result(60)
-        if previous is not None:
-            ctl.backends["nomad"] = previous
         agent.stop()
 
 

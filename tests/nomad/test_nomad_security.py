@@ -24,6 +24,7 @@ from agent import DevAgent
 
 import jupyter_remote as jr
 from jupyter_remote.controller import controller
+from jupyter_remote.protocol import python_version
 from jupyter_remote.runtime._fetch import Link
 
 pytestmark = pytest.mark.nomad
@@ -90,7 +91,7 @@ def test_nobody_on_the_node_cannot_read_or_use_a_workers_credential(
     link = Link(host, port, worker_id, token, None)
     sock = link.open(5)
     with pytest.raises(ConnectionError):
-        link.authenticate(sock, {"pid": 1, "python": [3, 11]})
+        link.authenticate(sock, {"pid": 1, "python": list(python_version())})
     sock.close()
     # No other worker shares it: the job's variable holds one credential per allocation.
     job_id = worker_id.rpartition("-")[0]
