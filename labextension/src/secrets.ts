@@ -28,7 +28,7 @@ class SecretForm extends Widget implements Dialog.IBodyWidget<IForm> {
   constructor(private readonly existing: ISecret | null) {
     super({ node: h('div', { className: 'jr-SecretForm' }) });
     if (existing === null) {
-      this.nameInput = h('input', { className: 'jr-SecretName' });
+      this.nameInput = h('input', { className: 'jr-SecretName jp-mod-styled' });
       this.nameInput.placeholder = 'name, e.g. db';
       this.nameInput.setAttribute('aria-label', 'Secret name');
       this.node.append(h('label', { text: 'Name' }, this.nameInput));
@@ -55,12 +55,12 @@ class SecretForm extends Widget implements Dialog.IBodyWidget<IForm> {
   }
 
   private addRow(key: string, known: boolean): void {
-    const keyInput = h('input', { className: 'jr-SecretKey' });
+    const keyInput = h('input', { className: 'jr-SecretKey jp-mod-styled' });
     keyInput.placeholder = 'KEY';
     keyInput.value = key;
     keyInput.readOnly = known;
     keyInput.setAttribute('aria-label', 'Key');
-    const valueInput = h('input', { className: 'jr-SecretValue' });
+    const valueInput = h('input', { className: 'jr-SecretValue jp-mod-styled' });
     valueInput.type = 'password';
     valueInput.autocomplete = 'new-password';
     valueInput.placeholder = known ? 'unchanged' : 'value';
