@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tornado import web
 
@@ -29,6 +29,10 @@ from ..backends._nvidia import detect_gpus
 from ..config import load_settings
 from ..resources import model_for_device
 from ._base import ApiError, Handler, blocking
+
+if TYPE_CHECKING:  # the Nomad client is imported only when the backend is Nomad
+    from ..backends.nomad._client import NomadClient
+    from ..state._nomad_jobs import WorkerJob
 
 __all__ = ["routes"]
 
@@ -87,7 +91,7 @@ def backend_status() -> dict[str, Any]:
     return _nomad_status() if load_settings().backend == "nomad" else _local_status()
 
 
-def _job(nomad: Any, job: Any) -> dict[str, Any]:
+def _job(nomad: NomadClient, job: WorkerJob) -> dict[str, Any]:
     from ..state import _nomad_jobs as jobs
 
     running, pending = jobs.counts(job)

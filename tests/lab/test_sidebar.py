@@ -85,6 +85,8 @@ def _accept_dialog(page: Any) -> None:
 def test_a_volume_upload_download_delete(page: Any, lab: Jupyter, artifacts: Path) -> None:
     volumes = page.locator(".jr-Section-volumes")
     page.locator('.jr-Backend[data-backend="local"]').wait_for()
+    running = page.locator(".jr-Section-running .jr-Message")
+    assert "child processes of the kernel" in running.inner_text()
 
     volumes.get_by_title("New volume").click()
     page.locator(".jp-Dialog input").fill("sidebar-vol")
@@ -173,3 +175,15 @@ def test_a_secret_shows_its_keys_and_never_its_values(
     row.wait_for(state="detached")
     stored = lab.home / "xdg-config" / "jupyter_remote" / "secrets.json"
     assert "sidebar-db" not in stored.read_text()
+
+
+def test_the_sidebar_polls_only_while_it_is_shown(page: Any) -> None:
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/jupyter-remote/api/" in r.url else None)
+    page.wait_for_timeout(6_000)  # shown: one refresh of the 4 sections every 5 s, no more
+    assert 4 <= len(calls) <= 8, calls
+    page.locator('.lm-TabBar-tab[data-id="jupyter-remote-sidebar"]').click()
+    page.locator(".jr-Sidebar").wait_for(state="hidden")
+    calls.clear()
+    page.wait_for_timeout(11_000)  # hidden: nothing
+    assert calls == []
