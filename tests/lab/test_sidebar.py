@@ -1,8 +1,7 @@
 """The sidebar in real Chromium (Debian's ``chromium``, driven by Playwright), real ``jupyter lab``.
 
-Skipped with one line where ``/usr/bin/chromium`` or Playwright is missing,
-except in CI (``CI`` set), where ``.ci/run`` installs Chromium and a missing one
-fails. Screenshots go to ``$JUPYTER_REMOTE_TEST_ARTIFACTS`` (default: the test's
+Skipped with one line where Chromium or Playwright is missing (``browser.py``),
+except in CI. Screenshots go to ``$JUPYTER_REMOTE_TEST_ARTIFACTS`` (default: the test's
 temporary directory).
 """
 
@@ -15,37 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import accept_dialog, need_browser, sidebar_page
 from jupyter_proc import Jupyter, running_jupyter
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-VALUES = ("Chr0mium-s3cret-USER-value", "Chr0mium-s3cret-PASSWORD-value")
-TIMEOUT_MS = 30_000
-
-
-def _need_browser() -> Any:
-    missing = None
-    if not os.path.exists(CHROMIUM):
-        missing = f"no {CHROMIUM} (apt-get install chromium)"
-    try:
-        from playwright import sync_api
-    except ImportError:
-        missing = missing or "no Playwright for Python (pip install -e '.[test]')"
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}: .ci/run installs it in CI")
-        pytest.skip(f"needs real Chromium: {missing}")
-    return sync_api
+VALUES = (
+    "Chr0mium-s3cret-USER-value",
+    "Chr0mium-s3cret-PASSWORD-value",
+    "Chr0mium-s3cret-TOKEN-value",
+)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
-    _need_browser()
+    need_browser()
     with running_jupyter(tmp_path_factory.mktemp("lab"), app="lab") as server:
         yield server
 
@@ -59,27 +42,8 @@ def artifacts(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def page(lab: Jupyter) -> Iterator[Any]:
-    sync_api = _need_browser()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            viewport = {"width": 1400, "height": 900}
-            context = browser.new_context(accept_downloads=True, viewport=viewport)
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            # ?reset: a fresh workspace, so that the sidebar is closed as for a new user
-            page.goto(f"{lab.url}lab?reset&token={lab.token}")
-            page.locator('.lm-TabBar-tab[data-id="jupyter-remote-sidebar"]').click()
-            page.locator(".jr-Sidebar").wait_for(state="visible")
-            yield page
-        finally:
-            browser.close()
-
-
-def _accept_dialog(page: Any) -> None:
-    dialog = page.locator(".jp-Dialog")
-    dialog.locator(".jp-mod-accept").click()
-    dialog.wait_for(state="detached")
+    with sidebar_page(lab) as page:
+        yield page
 
 
 def test_a_volume_upload_download_delete(page: Any, lab: Jupyter, artifacts: Path) -> None:
@@ -90,7 +54,7 @@ def test_a_volume_upload_download_delete(page: Any, lab: Jupyter, artifacts: Pat
 
     volumes.get_by_title("New volume").click()
     page.locator(".jp-Dialog input").fill("sidebar-vol")
-    _accept_dialog(page)
+    accept_dialog(page)
     row = volumes.locator('.jr-VolumeRow[data-volume="sidebar-vol"]')
     row.wait_for()
     assert (lab.home / "volumes" / "sidebar-vol").is_dir()
@@ -120,12 +84,12 @@ def test_a_volume_upload_download_delete(page: Any, lab: Jupyter, artifacts: Pat
 
     entry.get_by_title("Delete /hello.txt").click()
     assert "Delete the file /hello.txt" in page.locator(".jp-Dialog").inner_text()
-    _accept_dialog(page)
+    accept_dialog(page)
     entry.wait_for(state="detached")
     assert not (stored / "hello.txt").exists()
 
     row.get_by_title("Delete volume sidebar-vol").click()
-    _accept_dialog(page)
+    accept_dialog(page)
     row.wait_for(state="detached")
     assert not stored.exists()
 
@@ -151,12 +115,29 @@ def test_a_secret_shows_its_keys_and_never_its_values(
     dialog.locator(".jr-SecretValue").nth(1).fill(VALUES[1])
     assert dialog.locator(".jr-SecretValue").nth(1).get_attribute("type") == "password"
     page.screenshot(path=str(artifacts / "sidebar-secret-form.png"))
-    _accept_dialog(page)
+    accept_dialog(page)
 
     row = secrets.locator('.jr-SecretRowItem[data-secret="sidebar-db"]')
     row.wait_for()
     assert row.locator(".jr-Key").all_inner_texts() == ["PASSWORD", "USER"]
     page.screenshot(path=str(artifacts / "sidebar-secret.png"))
+
+    # Update: drop USER, add TOKEN; PASSWORD is left empty, so it keeps its value.
+    row.get_by_title("Update secret sidebar-db").click()
+    user_row = dialog.locator(".jr-SecretRow").nth(1)  # the known keys, sorted
+    assert user_row.locator(".jr-SecretKey").input_value() == "USER"
+    assert user_row.locator(".jr-SecretValue").input_value() == ""  # never filled in
+    user_row.locator(".jr-SecretRemove").check()
+    dialog.get_by_title("Add a key/value row").click()
+    dialog.locator(".jr-SecretKey").nth(2).fill("TOKEN")
+    dialog.locator(".jr-SecretValue").nth(2).fill(VALUES[2])
+    accept_dialog(page)
+    secrets.locator(".jr-Key", has_text="TOKEN").wait_for()
+    assert row.locator(".jr-Key").all_inner_texts() == ["PASSWORD", "TOKEN"]
+    from jupyter_remote.state._secrets import LocalSecretStore
+
+    stored = lab.home / "xdg-config" / "jupyter_remote" / "secrets.json"
+    assert LocalSecretStore(stored).get("sidebar-db") == {"PASSWORD": VALUES[1], "TOKEN": VALUES[2]}
 
     # Neither the page's HTML nor any input's value nor any answer of the API holds a value.
     html = page.content()
@@ -171,9 +152,8 @@ def test_a_secret_shows_its_keys_and_never_its_values(
     assert [b for b in bodies if re.search(r'"keys": \["PASSWORD", "USER"\]', b)]
 
     row.get_by_title("Delete secret sidebar-db").click()
-    _accept_dialog(page)
+    accept_dialog(page)
     row.wait_for(state="detached")
-    stored = lab.home / "xdg-config" / "jupyter_remote" / "secrets.json"
     assert "sidebar-db" not in stored.read_text()
 
 

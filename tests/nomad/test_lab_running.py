@@ -28,6 +28,7 @@ from jupyter_remote.backends.nomad._jobspec import build_worker_job, job_variabl
 from jupyter_remote.resources import parse_gpu
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "lab"))
+from browser import accept_dialog, sidebar_page
 from jupyter_proc import Jupyter, running_jupyter
 
 pytestmark = [pytest.mark.nomad, pytest.mark.slow]
@@ -47,14 +48,17 @@ def nomad(nomad_gpu_agent: DevAgent, prefix: str) -> Iterator[NomadClient]:
             client.delete_variable(job_variable_path(str(stub["ID"])))
 
 
-@pytest.fixture
-def lab(nomad_gpu_agent: DevAgent, prefix: str, tmp_path: Path) -> Iterator[Jupyter]:
-    env = {
+def _env(agent: DevAgent, prefix: str) -> dict[str, str]:
+    return {
         "JUPYTER_REMOTE_BACKEND": "nomad",
-        "NOMAD_ADDR": nomad_gpu_agent.address,
+        "NOMAD_ADDR": agent.address,
         "JUPYTER_REMOTE_NOMAD_JOB_PREFIX": prefix,
     }
-    with running_jupyter(tmp_path, env=env) as server:
+
+
+@pytest.fixture
+def lab(nomad_gpu_agent: DevAgent, prefix: str, tmp_path: Path) -> Iterator[Jupyter]:
+    with running_jupyter(tmp_path, env=_env(nomad_gpu_agent, prefix)) as server:
         yield server
 
 
@@ -71,7 +75,7 @@ def _register_gpu_job(nomad: NomadClient, job_id: str) -> None:
         priority=50,
         python="/bin/sh",
         docker_image="",
-        command_args=["-c", "echo hello from the worker; sleep 120"],
+        command_args=["-c", "echo hello from the worker; echo warming up >&2; sleep 120"],
         env={},
         meta=meta(f"127.0.0.1:{closed_port()}", dead_pid()),
         dispatched=True,
@@ -135,3 +139,32 @@ def test_a_gpu_job_is_listed_tailed_and_stopped(
             [(job_id, "stopped")],
             [(job_id, "stopping")],
         )
+
+
+def test_the_sidebar_shows_a_gpu_job_its_log_and_stops_it(
+    nomad_gpu_agent: DevAgent, nomad: NomadClient, prefix: str, tmp_path: Path
+) -> None:
+    job_id = f"{prefix}-abc123-app-f"
+    _register_gpu_job(nomad, job_id)
+    wait_for(nomad, job_id, running(1))
+    env = _env(nomad_gpu_agent, prefix)
+    with running_jupyter(tmp_path, app="lab", env=env) as lab, sidebar_page(lab) as page:
+        backend = page.locator('.jr-Backend[data-backend="nomad"]')
+        assert nomad_gpu_agent.address in backend.inner_text()
+        assert "2 × " in page.locator(".jr-Section-backend").inner_text()
+        row = page.locator(f'.jr-Job[data-job="{job_id}"]')
+        row.wait_for()
+        assert H100_80GB.model in row.inner_text()
+
+        row.get_by_title(f"Logs of {job_id}").click()
+        logs = page.locator(".jp-Dialog .jr-Logs")
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Dialog .jr-Logs')?.textContent.includes('warming')"
+        )
+        assert "warming up" in logs.inner_text()
+        accept_dialog(page)
+
+        row.get_by_title(f"Stop {job_id}").click()
+        accept_dialog(page)
+        row.wait_for(state="detached")
+    assert nomad.job(job_id)["Stop"] is True
