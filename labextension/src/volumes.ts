@@ -32,6 +32,14 @@ export class VolumesSection extends Section {
   constructor() {
     super('volumes', 'Volumes');
     this.addTool('new-volume', addIcon, 'New volume', () => void this.create());
+    // Files dropped beside a volume or folder row would make the browser open them,
+    // leaving JupyterLab: accept the drag here and drop nothing.
+    this.node.addEventListener('dragover', event => {
+      if (event.dataTransfer?.types.includes('Files')) {
+        event.preventDefault();
+      }
+    });
+    this.node.addEventListener('drop', event => event.preventDefault());
   }
 
   protected async load(): Promise<string> {
