@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,8 +45,13 @@ def need_browser() -> Any:
 def sidebar_page(lab: Jupyter) -> Iterator[Any]:
     """A page of ``lab`` in a fresh workspace, with the jupyter_remote sidebar opened."""
     sync_api = need_browser()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with (
+        tempfile.TemporaryDirectory(prefix="jr-chromium-") as home,
+        sync_api.sync_playwright() as playwright,
+    ):
+        # Chromium writes crash reports and caches under XDG_*: keep them out of the tests' dirs.
+        env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": home, "XDG_CACHE_HOME": home}
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
         try:
             viewport = {"width": 1400, "height": 900}
             context = browser.new_context(accept_downloads=True, viewport=viewport)
