@@ -13,6 +13,7 @@
     ├── FunctionTimeoutError (also TimeoutError)   an input ran past ``timeout=``
     ├── OutputExpiredError (also TimeoutError)     ``FunctionCall.get(timeout=)`` elapsed
     ├── CallCancelledError                 the call was cancelled
+    ├── NotFoundError                      a Function a worker called is not available here
     ├── BackendError                       the backend (process launcher, Nomad) failed
     │   └── ImageBuildError                building an Image failed (shows the installer's output)
     └── RemoteError                        user code raised an exception that cannot be rebuilt here
@@ -33,6 +34,7 @@ __all__ = [
     "GpuUnavailableError",
     "ImageBuildError",
     "JupyterRemoteError",
+    "NotFoundError",
     "OutputExpiredError",
     "RemoteError",
     "RemoteTraceback",
@@ -86,6 +88,10 @@ class OutputExpiredError(JupyterRemoteError, TimeoutError):
 
 class CallCancelledError(JupyterRemoteError):
     """The call was cancelled before it finished."""
+
+
+class NotFoundError(JupyterRemoteError):
+    """A worker called a Function its controller cannot run (its app is not running)."""
 
 
 class BackendError(JupyterRemoteError):

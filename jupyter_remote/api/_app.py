@@ -69,6 +69,7 @@ class App:
         self.registered_entrypoints: dict[str, LocalEntrypoint] = {}
         self._running_backend: str | None = None
         self._depth = 0
+        self._started = False  # from the first call or run() until stop()
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} backend={self.backend_name!r}>"
@@ -168,11 +169,18 @@ class App:
                 self.stop()
                 self._running_backend = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the app runs: from ``run()`` or its first call until ``stop()``."""
+        return self._started
+
     def _ensure_running(self) -> None:
         ctl = controller()
         ctl.backend(self.backend_name)  # validates the name early
+        self._started = True
 
     def stop(self) -> None:
         """Stop every worker of this app (they start again on the next call)."""
+        self._started = False
         ctl = controller()
         ctl.loop.run(ctl.stop_pools(self.name))

@@ -148,7 +148,10 @@ class Pool:
             starting = any(w.state == "starting" for w in self.workers.values())
             room = 2 if not starting and len(queue) >= 2 * len(ready) else 1
             for ws in ready:
-                while queue and len(ws.inflight) < room:
+                # A worker waiting on calls it made gets nothing more: it may be the work
+                # it waits for (a function calling itself), stuck behind its own input.
+                limit = 1 if ws.conn is not None and ws.conn.nested.waiting else room
+                while queue and len(ws.inflight) < limit:
                     batch = queue.popleft()
                     if batch.call.finished:
                         continue
