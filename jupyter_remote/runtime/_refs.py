@@ -397,9 +397,9 @@ class FunctionProxy:
         else:
             if not iterables:
                 raise TypeError(f"{self._ref.label}.map() needs at least one iterable of inputs")
-            data = tuple(list(c) for c in zip(*iterables, strict=False))
-            data = data or tuple([] for _ in iterables)
-            n = len(data[0])
+            columns = [list(it) for it in iterables]
+            n = min(len(c) for c in columns)  # as zip: the shortest iterable
+            data = tuple(c[:n] for c in columns)
         chunks = self._pickled(data, dict(kwargs or {}), chunk_size(n))
         return self._request(chunks, n, "map"), n
 
