@@ -16,13 +16,12 @@ request is then cancelled.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import (
     OUTCOME_END,
@@ -34,6 +33,9 @@ from ..protocol import (
     InvokeOutcomes,
     InvokeRefused,
 )
+
+if TYPE_CHECKING:
+    import asyncio  # imported when async code waits: the worker itself starts without it
 
 __all__ = ["REFUSED", "Client", "Request"]
 
@@ -78,6 +80,8 @@ class Request:
             return items
 
     async def atake(self) -> list[Outcome]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         while True:
             with self._cond:

@@ -42,6 +42,15 @@ def build(app: jr.App, **options: Any) -> SimpleNamespace:
         return a.remote(x) * 10
 
     @app.function(**options)
+    def loud(x: int) -> int:
+        print(f"loud says {x}")
+        return x
+
+    @app.function(**options)
+    def calls_loud(x: int) -> int:
+        return loud.remote(x)
+
+    @app.function(**options)
     def mapper(n: int) -> dict[str, Any]:
         return {
             "map": list(a.map(range(n))),

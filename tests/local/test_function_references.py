@@ -16,7 +16,8 @@ import pytest
 import ref_funcs
 
 import jupyter_remote as jr
-from jupyter_remote.controller import controller
+from jupyter_remote.api._function import set_call_hook
+from jupyter_remote.controller import CallState, controller
 
 
 @pytest.fixture
@@ -80,6 +81,23 @@ def test_cls_and_instances_from_a_worker(fns: SimpleNamespace) -> None:
 
 def test_local_run_of_the_caller_calls_the_other_remotely(fns: SimpleNamespace) -> None:
     assert fns.b.local(2) == 30
+
+
+def test_output_of_a_nested_call_goes_where_the_outer_calls_goes(fns: SimpleNamespace) -> None:
+    seen: list[CallState] = []
+    lines: list[str] = []
+
+    def route(call: CallState) -> None:  # what the notebook does: output into the cell
+        seen.append(call)
+        call.on_output = lambda line: lines.append(line.text)
+
+    set_call_hook(route)
+    try:
+        assert fns.calls_loud.remote(5) == 5
+    finally:
+        set_call_hook(None)
+    assert [call.fdef.name for call in seen] == ["calls_loud"]  # the hook sees the caller's
+    assert "loud says 5\n" in lines
 
 
 def test_cancelling_the_outer_call_interrupts_the_nested_one(

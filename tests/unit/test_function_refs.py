@@ -165,3 +165,10 @@ def test_a_proxy_outside_a_worker_says_where_it_can_be_called(verb: str) -> None
     proxy = FunctionProxy(ref._replace(key="another-process-1"))
     with pytest.raises(RuntimeError, match="reference made by another process"):
         getattr(proxy, verb)([1] if verb == "map" else 1)
+
+
+def test_the_worker_starts_without_asyncio() -> None:
+    # Its client for nested calls imports asyncio only when async user code waits on one.
+    code = "import sys, jupyter_remote.runtime._main; print('asyncio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
