@@ -131,6 +131,22 @@ def _rebuild(failure: Failure) -> BaseException:
     return exc
 
 
+def _values(payload: Any, label: str) -> list[Any]:
+    """A chunk of results, unpickled on this worker; an error naming the call if it cannot be."""
+    try:
+        values: list[Any] = loads(payload)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        from ..exceptions import SerializationError
+
+        raise SerializationError(
+            f"the results of {label}() cannot be unpickled on this worker ({type(exc).__name__}: "
+            f"{exc}); is the module that defines them installed here (an Image)?"
+        ) from exc
+    return values
+
+
 def _cancelled(label: str) -> BaseException:
     from ..exceptions import CallCancelledError
 
@@ -152,7 +168,10 @@ class _Single:
                 return
             if kind == OUTCOME_OK:
                 pos = 0 if type(a) is range else a[0][0]
-                self.value = loads(b)[pos]
+                try:
+                    self.value = _values(b, self.request.ref.label)[pos]
+                except Exception as exc:  # kept: a later .get() raises it again
+                    self.error = exc
             elif kind in (OUTCOME_ERR, REFUSED):
                 self.error = _rebuild(b)
             elif kind == OUTCOME_END:
@@ -219,7 +238,7 @@ class _MapValues:
         ready: list[tuple[int, Any]] = []
         for kind, a, b in outcomes:
             if kind == OUTCOME_OK:
-                values = loads(b)
+                values = _values(b, self.request.ref.label)
                 pairs = enumerate(a) if type(a) is range else a
                 ready += [(index, values[pos]) for pos, index in pairs]
             elif kind in (OUTCOME_ERR, REFUSED):

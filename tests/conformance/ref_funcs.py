@@ -21,6 +21,17 @@ class Boom(ValueError):
     """Raised on a worker two calls away from the caller: its type must survive the trip."""
 
 
+def _refuse_to_load() -> None:
+    raise RuntimeError("this value cannot be rebuilt")
+
+
+class Unloadable:
+    """Pickles, but cannot be unpickled anywhere."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_refuse_to_load, ())
+
+
 class Adder:
     def __init__(self, k: int) -> None:
         self.k = k
@@ -49,6 +60,18 @@ def build(app: jr.App, **options: Any) -> SimpleNamespace:
     @app.function(**options)
     def calls_loud(x: int) -> int:
         return loud.remote(x)
+
+    @app.function(**options)
+    def unloadable() -> Any:
+        return Unloadable()
+
+    @app.function(**options)
+    def receives_unloadable() -> str:
+        try:
+            unloadable.remote()
+        except jr.SerializationError as exc:
+            return str(exc)
+        return "no error"
 
     @app.function(**options)
     def mapper(n: int) -> dict[str, Any]:

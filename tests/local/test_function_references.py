@@ -63,6 +63,14 @@ def test_a_remote_exception_keeps_its_type_through_two_hops(fns: SimpleNamespace
     assert caught == "caught Boom: on the worker (cause RemoteTraceback)"
 
 
+def test_a_result_that_cannot_be_unpickled_on_the_worker_is_named(fns: SimpleNamespace) -> None:
+    message = fns.receives_unloadable.remote()
+    assert message.startswith("the results of refs-test_a_result_that_cannot_be_unpi")
+    assert "cannot be unpickled on this worker (RuntimeError: this value cannot be rebuilt)" in (
+        message
+    )
+
+
 def test_generators_and_async_variants_from_a_worker(fns: SimpleNamespace) -> None:
     assert fns.counter.remote(4) == [0, 1, 2, 3]
     got = fns.asynchronous.remote(3)
