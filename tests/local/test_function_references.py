@@ -145,6 +145,14 @@ def test_recursion_needs_room_or_is_refused(app: jr.App) -> None:
         lonely.remote(2)
 
 
+def test_recursion_deeper_than_the_pool_ends_at_the_outer_timeout(app: jr.App) -> None:
+    fact = ref_funcs.build_recursive(app, max_containers=2, timeout=3, name="deep")
+    start = time.monotonic()
+    with pytest.raises(jr.FunctionTimeoutError):
+        fact.remote(3)  # needs three workers at once
+    assert time.monotonic() - start < 30
+
+
 def test_a_worker_waiting_on_its_own_pool_gets_no_more_of_its_work(app: jr.App) -> None:
     tree = ref_funcs.build_tree(app, max_containers=2)
     assert list(tree.map([0, 0])) == [1, 1]
