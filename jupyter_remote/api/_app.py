@@ -54,8 +54,20 @@ class App:
         secrets: Any = (),
         volumes: Any = None,
         backend: str | None = None,
+        tags: dict[str, str] | None = None,
+        include_source: bool | None = None,
     ) -> None:
+        if tags is not None and not (
+            isinstance(tags, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+        ):
+            raise TypeError(f"App(tags=...) takes a dict of str to str, not {tags!r}")
+        if include_source is not None and not isinstance(include_source, bool):
+            raise TypeError("App(include_source=...) takes True or False")
         self.name = name or "app"
+        # Modal's tags label an app for its dashboard; here they are kept for the caller.
+        self.tags: dict[str, str] = dict(tags or {})
+        self._image = image
         self._defaults: dict[str, Any] = {}
         if image is not None:
             self._defaults["image"] = image
@@ -72,6 +84,11 @@ class App:
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} backend={self.backend_name!r}>"
+
+    @property
+    def image(self) -> Any:
+        """The ``image=`` given to ``App(...)``: the default image of its functions (or None)."""
+        return self._image
 
     @property
     def backend_name(self) -> str:
@@ -97,7 +114,9 @@ class App:
         Options: ``gpu``, ``cpu`` (cores), ``memory`` (MiB or "16Gi"), ``timeout`` (s, per
         input attempt), ``retries`` (int or ``Retries``), ``max_containers``,
         ``min_containers``, ``buffer_containers``, ``scaledown_window`` (s), ``env``,
-        ``name``; ``image``, ``secrets``, ``volumes`` are reserved for a later version.
+        ``name``, ``image``, ``secrets``, ``volumes`` (defaults from ``App(...)``),
+        ``ephemeral_disk`` (MiB), ``single_use_containers``. Modal options that are not
+        served here raise ``NotSupportedError`` naming them.
         """
         if _warn_parentheses_missing is not None:
             raise TypeError(_PARENS.format("function"))

@@ -8,12 +8,14 @@ environment of the caller's Python (see ``jupyter_remote.backends._images``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import posixpath
 import re
+import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,6 +36,7 @@ from ..backends._image_layers import (
     image_key,
 )
 from ..exceptions import ConfigError
+from ..runtime._task import is_local
 
 __all__ = ["Image"]
 
@@ -55,12 +58,15 @@ def _python_version(method: str, value: object) -> str:
     match = _VERSION.fullmatch(value.strip())
     if match is None:
         raise ConfigError(f"Image.{method}: python_version={value!r} is not like {mine!r}")
-    if f"{match[1]}.{match[2]}" != mine:
+    wanted = f"{match[1]}.{match[2]}"
+    if wanted != mine:
+        found = shutil.which(f"python{wanted}")
+        where = f" (this machine has one: {found})" if found else ""
         raise ConfigError(
             f"Image.{method}: python_version={value!r} differs from this Python ({mine}): "
             "cloudpickle only loads functions and arguments in the Python version that pickled "
             f"them, so workers must run {mine}. Use python_version={mine!r} (or leave it out), "
-            f"or run this code under Python {match[1]}.{match[2]}"
+            f"or run this code under Python {wanted}{where}"
         )
     return mine
 
@@ -320,6 +326,21 @@ class Image:
         if str(remote_path).endswith("/"):
             remote = posixpath.join(remote, local.name)
         return self._add(LocalFile(str(local), remote))
+
+    # -- imports ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def imports(self) -> Iterator[None]:
+        """Imports that only have to work on the workers: ``with image.imports(): import torch``.
+
+        In the caller an ``ImportError`` inside the block is swallowed (the
+        package may be in the image only); in a worker it is raised.
+        """
+        try:
+            yield
+        except ImportError:
+            if not is_local():
+                raise
 
     # -- identity ---------------------------------------------------------------------------
 
