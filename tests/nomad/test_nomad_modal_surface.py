@@ -1,4 +1,4 @@
-"""Modal's everyday names on Nomad: the task id and ``is_local`` in a worker, ``ephemeral_disk``.
+"""Modal's everyday names on Nomad: task id, ``is_local``, ``ephemeral_disk``, ``shell``.
 
 The job-spec test needs no agent; the others run functions on a real
 ``nomad agent -dev`` (tests/nomad/agent.py) and skip without the binary.
@@ -6,7 +6,12 @@ The job-spec test needs no agent; the others run functions on a real
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +21,9 @@ from agent import DevAgent
 import jupyter_remote as jr
 from jupyter_remote.backends.base import WorkerSpec
 from jupyter_remote.backends.nomad._jobspec import build_worker_job
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "jupyter-remote"
+SHELL_TARGET = Path(__file__).parents[1] / "cli" / "scripts" / "shell_target.py"
 
 
 def _job(spec: WorkerSpec) -> dict[str, Any]:
@@ -84,3 +92,23 @@ def test_ephemeral_disk_reaches_nomad(app: jr.App, nomad_agent: DevAgent) -> Non
 def test_single_use_containers_on_nomad(app: jr.App) -> None:
     f = app.function(single_use_containers=True, max_containers=2)(funcs.task_env_of)
     assert len(set(f.map(range(3)))) == 3
+
+
+@pytest.mark.nomad
+def test_shell_on_a_nomad_worker(nomad_agent: DevAgent) -> None:
+    env = {**os.environ, "NOMAD_ADDR": nomad_agent.address, "JUPYTER_REMOTE_PROGRESS": "0"}
+    typed = (
+        'echo "TASK=$JUPYTER_REMOTE_TASK_ID ALLOC=$NOMAD_ALLOC_ID VAR=$SHELL_TEST_VAR"\nexit 5\n'
+    )
+    proc = subprocess.run(
+        [str(CONSOLE_SCRIPT), "shell", "--backend", "nomad", f"{SHELL_TARGET}::fit", "--cmd", "sh"],
+        input=typed,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 5, proc.stderr
+    seen = re.findall(r"TASK=([^$\s]+) ALLOC=([^$\s]+) VAR=(\S+)", proc.stdout)
+    assert len(seen) == 1, proc.stdout
+    assert seen[0][2] == "from-the-function"  # the function's env, inside a Nomad allocation
