@@ -95,8 +95,10 @@ def test_single_use_containers_on_nomad(app: jr.App) -> None:
 
 
 @pytest.mark.nomad
-def test_shell_on_a_nomad_worker(nomad_agent: DevAgent) -> None:
+@pytest.mark.parametrize("advertise", ["127.0.0.1", "127.0.0.2"])  # .2: off loopback, TLS
+def test_shell_on_a_nomad_worker(nomad_agent: DevAgent, advertise: str) -> None:
     env = {**os.environ, "NOMAD_ADDR": nomad_agent.address, "JUPYTER_REMOTE_PROGRESS": "0"}
+    env["JUPYTER_REMOTE_ADVERTISE_HOST"] = advertise
     typed = (
         'echo "TASK=$JUPYTER_REMOTE_TASK_ID ALLOC=$NOMAD_ALLOC_ID VAR=$SHELL_TEST_VAR"\nexit 5\n'
     )
