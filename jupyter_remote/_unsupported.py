@@ -14,7 +14,16 @@ from typing import Literal
 
 from .exceptions import NotSupportedError
 
-__all__ = ["NAMES", "OPTIONS", "Unsupported", "unsupported_name", "unsupported_option"]
+__all__ = [
+    "APP_ATTRIBUTES",
+    "IMAGE_METHODS",
+    "NAMES",
+    "OPTIONS",
+    "Unsupported",
+    "unsupported_attribute",
+    "unsupported_name",
+    "unsupported_option",
+]
 
 
 Status = Literal["not supported", "planned", "renamed"]
@@ -112,6 +121,39 @@ OPTIONS: dict[str, Unsupported] = {
 }
 
 
+_CONTAINER = "build it as a container image and use Image.from_registry on Nomad's docker driver"
+
+# Methods of Modal's ``Image`` (class and instance) that ours does not have.
+IMAGE_METHODS: dict[str, Unsupported] = {
+    "from_dockerfile": Unsupported(_NO, _CONTAINER),
+    "dockerfile_commands": Unsupported(_NO, _CONTAINER),
+    "from_aws_ecr": Unsupported(_NO, _CONTAINER),
+    "from_gcp_artifact_registry": Unsupported(_NO, _CONTAINER),
+    "from_scratch": Unsupported(_NO, _CONTAINER),
+    "from_id": Unsupported(_NO, "build the Image from its methods each time (it is cached)"),
+    "from_name": Unsupported(_NO, "build the Image from its methods each time (it is cached)"),
+    "micromamba": Unsupported(_NO, "use Image.debian_slim().pip_install(...)"),
+    "micromamba_install": Unsupported(_NO, "use pip_install or apt_install"),
+    "pip_install_from_pyproject": Unsupported(_NO, "list the dependencies in pip_install(...)"),
+    "pip_install_private_repos": Unsupported(_NO, "use pip_install with index_url="),
+    "poetry_install_from_file": Unsupported(_NO, "use pip_install_from_requirements"),
+    "uv_sync": Unsupported(_NO, "use uv_pip_install or pip_install_from_requirements"),
+    "run_function": Unsupported(_NO, "use run_commands, or do the work in an @enter() method"),
+    "entrypoint": Unsupported(_NO, "workers run the jupyter_remote runtime, not an entrypoint"),
+    "cmd": Unsupported(_NO, "workers run the jupyter_remote runtime, not a command"),
+    "shell": Unsupported(_NO, "build steps run with /bin/sh"),
+}
+
+# Attributes of Modal's ``App`` that ours does not have.
+APP_ATTRIBUTES: dict[str, Unsupported] = {
+    "deploy": Unsupported(_PLANNED, "run it with `with app.run():` or `jupyter-remote run`"),
+    "registered_web_endpoints": Unsupported(_PLANNED),
+    "server": Unsupported(_NO, "run the server in an @app.function()"),
+    "app_id": Unsupported(_NO, "an app here is its name: app.name"),
+    "set_description": Unsupported(_NO, "an app here is its name: app.name"),
+}
+
+
 def unsupported_name(module: str, name: str) -> NotSupportedError | None:
     """The error for ``module.name`` if Modal has that name and we do not serve it."""
     entry = NAMES.get(name)
@@ -122,3 +164,13 @@ def unsupported_option(where: str, name: str) -> NotSupportedError | None:
     """The error for a Modal option ``name`` of ``where`` (``@app.function()``) we do not take."""
     entry = OPTIONS.get(name)
     return None if entry is None else entry.error(f"{where} option {name}=")
+
+
+def unsupported_attribute(
+    table: dict[str, Unsupported], owner: str, name: str
+) -> NotSupportedError | AttributeError:
+    """What ``owner.name`` raises: our error for a Modal name in ``table``, else the usual."""
+    entry = table.get(name)
+    if entry is None:
+        return AttributeError(f"{owner!r} has no attribute {name!r}")
+    return entry.error(f"{owner}.{name}")

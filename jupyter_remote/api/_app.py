@@ -7,8 +7,10 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
+from .._unsupported import APP_ATTRIBUTES, unsupported_attribute
 from ..config import load_settings
 from ..controller import controller
+from ..exceptions import NotSupportedError
 from ._cls import Cls
 from ._function import Function
 from ._options import FunctionOptions, check_option_names
@@ -84,6 +86,10 @@ class App:
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} backend={self.backend_name!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names App does not have: Modal's get our error naming them.
+        raise unsupported_attribute(APP_ATTRIBUTES, "App", name)
 
     @property
     def image(self) -> Any:
@@ -168,13 +174,32 @@ class App:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    def include(self, other: App) -> App:
+        """Add ``other``'s functions, classes and entrypoints to this app's (Modal's ``include``).
+
+        They keep running under ``other`` (its name, its workers); this makes
+        them visible to ``jupyter-remote run`` and ``registered_functions`` here.
+        """
+        if not isinstance(other, App):
+            raise TypeError(f"App.include takes an App, not {type(other).__name__}")
+        self.registered_functions.update(other.registered_functions)
+        self.registered_classes.update(other.registered_classes)
+        self.registered_entrypoints.update(other.registered_entrypoints)
+        return self
+
     @contextlib.contextmanager
-    def run(self, *, backend: str | None = None) -> Iterator[App]:
+    def run(self, *, backend: str | None = None, detach: bool = False) -> Iterator[App]:
         """Run the app for the ``with`` block, then stop its workers.
 
         Without it, the first call starts the app, which lives until ``app.stop()``
-        or the end of the process.
+        or the end of the process. ``detach=True`` (an app that outlives the
+        caller) needs the app server and is refused until it exists.
         """
+        if detach:
+            raise NotSupportedError(
+                "app.run(detach=True) is not yet supported: an app that outlives this process "
+                "needs the app server (deployments); use app.run()"
+            )
         if backend is not None:
             self._running_backend = backend
         self._depth += 1

@@ -347,3 +347,63 @@ def test_python_version_of_another_minor_is_refused_naming_what_to_do() -> None:
         jr.Image.from_registry("python:slim", add_python=other)
     mine = f"{sys.version_info.major}.{sys.version_info.minor}"
     jr.Image.debian_slim(python_version=f"{mine}.1")  # another patch release is fine
+
+
+# -- Image and App methods of Modal's ---------------------------------------------------------
+
+
+def test_pip_install_from_requirements(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("# pinned\nsix==1.16.0  # why\n\npandas>=2\n")
+    image = jr.Image.debian_slim().pip_install_from_requirements(req)
+    assert image.key == jr.Image.debian_slim().pip_install("pandas>=2", "six==1.16.0").key
+    req.write_text("six\n-r other.txt\n")
+    with pytest.raises(jr.ConfigError, match=r"line 2: '-r other.txt' is an installer option"):
+        jr.Image.debian_slim().pip_install_from_requirements(req)
+    with pytest.raises(jr.ConfigError, match="is not a file"):
+        jr.Image.debian_slim().pip_install_from_requirements(tmp_path / "missing.txt")
+
+
+def test_unserved_image_methods_say_so() -> None:
+    with pytest.raises(jr.NotSupportedError, match=r"Image\.from_dockerfile is a Modal feature"):
+        jr.Image.from_dockerfile("Dockerfile")
+    with pytest.raises(jr.NotSupportedError, match=r"Image\.run_function .*@enter"):
+        jr.Image.debian_slim().run_function(print)
+    with pytest.raises(AttributeError):
+        jr.Image.debian_slim().no_such_method  # noqa: B018
+    with pytest.raises(AttributeError):
+        jr.Image.no_such_classmethod  # noqa: B018
+
+
+def test_images_and_apps_still_pickle_and_copy() -> None:
+    import copy
+    import pickle
+
+    image = jr.Image.debian_slim().pip_install("six")
+    assert pickle.loads(pickle.dumps(image)) == image
+    assert copy.deepcopy(image) == image
+    app = jr.App("copied", image=image)
+    assert copy.copy(app).image is image
+
+
+def test_unserved_app_attributes_and_detach() -> None:
+    app = jr.App("modal-app")
+    with pytest.raises(jr.NotSupportedError, match=r"App\.deploy is not yet supported"):
+        app.deploy()
+    with pytest.raises(AttributeError):
+        app.no_such_attribute  # noqa: B018
+    detach = pytest.raises(jr.NotSupportedError, match=r"detach=True\) is not yet supported")
+    with detach, app.run(detach=True):
+        pass
+
+
+def test_app_include_adds_the_other_apps_functions() -> None:
+    other = jr.App("other")
+
+    @other.function()
+    def helper() -> int:
+        return 1
+
+    main = jr.App("main")
+    assert main.include(other) is main
+    assert main.registered_functions["helper"] is helper
