@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -210,10 +211,12 @@ class Function(Generic[P, R]):
             env,
             controller().settings.python,
             image=o.image,
+            ephemeral_disk=o.ephemeral_disk,
         )
         scaling = Scaling(
             o.min_containers, o.max_containers, o.buffer_containers, o.scaledown_window
         )
+        scaling = dataclasses.replace(scaling, single_use=o.single_use_containers)
         return spec, scaling
 
     def _live_pool(self) -> Pool | None:
@@ -339,6 +342,7 @@ class Function(Generic[P, R]):
         self._definition()
         pool = self._get_pool()
         size = chunk_size_for(inputs.n, pool.max_workers)
+        size = 1 if self.options.single_use_containers else size  # one input per worker
         chunks = pickle_chunks(self.tag, inputs, size)
         return self._new_call(pool, chunks, inputs.n, False, "map"), size
 
@@ -416,6 +420,7 @@ class Function(Generic[P, R]):
     async def _amap_call(self, inputs: Inputs) -> CallState:
         pool = await self._aget_pool()
         size = chunk_size_for(inputs.n, pool.max_workers)
+        size = 1 if self.options.single_use_containers else size  # one input per worker
         return await self._astart(
             lambda: pickle_chunks(self.tag, inputs, size), inputs.n, kind="map"
         )
