@@ -29,13 +29,19 @@ if TYPE_CHECKING:
         exit,
         method,
     )
+    from .api._output import enable_output
     from .exceptions import (
+        AlreadyExistsError,
         BackendError,
         CallCancelledError,
         ConfigError,
         FunctionTimeoutError,
         GpuUnavailableError,
+        ImageBuildError,
         JupyterRemoteError,
+        JupyterRemoteTimeoutError,
+        NotFoundError,
+        NotSupportedError,
         OutputExpiredError,
         RemoteError,
         SerializationError,
@@ -45,10 +51,12 @@ if TYPE_CHECKING:
         WorkerStartError,
     )
     from .retries import Retries
+    from .runtime._task import is_local
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyExistsError",
     "App",
     "BackendError",
     "CallCancelledError",
@@ -62,7 +70,10 @@ __all__ = [
     "Image",
     "ImageBuildError",
     "JupyterRemoteError",
+    "JupyterRemoteTimeoutError",
     "LocalEntrypoint",
+    "NotFoundError",
+    "NotSupportedError",
     "OutputExpiredError",
     "RemoteError",
     "Retries",
@@ -73,8 +84,10 @@ __all__ = [
     "WorkerDiedError",
     "WorkerError",
     "WorkerStartError",
+    "enable_output",
     "enter",
     "exit",
+    "is_local",
     "load_ipython_extension",
     "method",
     "unload_ipython_extension",
@@ -88,6 +101,26 @@ _HOME = {
     if not name.endswith("ipython_extension")  # defined below
 }
 _HOME["Retries"] = ".retries"
+_HOME["enable_output"] = ".api._output"
+_HOME["is_local"] = ".runtime._task"
+
+# Modal's module paths (``modal.gpu.H100``, ``modal.exception.NotFoundError`` after
+# ``import modal``): submodules imported on first attribute access.
+_SUBMODULES = frozenset(
+    {
+        "app",
+        "cls",
+        "exception",
+        "functions",
+        "gpu",
+        "image",
+        "output",
+        "partial_function",
+        "retries",
+        "secret",
+        "volume",
+    }
+)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -106,6 +139,13 @@ def unload_ipython_extension(ipython: Any) -> None:
 def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
+        if name in _SUBMODULES:
+            return importlib.import_module(f".{name}", __name__)
+        from ._unsupported import unsupported_name
+
+        error = unsupported_name("jupyter_remote", name)
+        if error is not None:
+            raise error
         raise AttributeError(f"module 'jupyter_remote' has no attribute {name!r}")
     value = getattr(importlib.import_module(home, __name__), name)
     globals()[name] = value

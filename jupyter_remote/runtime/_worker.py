@@ -5,7 +5,9 @@ Threads:
 - the **main thread** runs user code (so signals, ``KeyboardInterrupt`` and
   libraries that insist on the main thread behave as they do locally);
 - the **reader** receives frames; it queues batches for the main thread,
-  handles ``Cancel`` (raising ``KeyboardInterrupt`` in the running input) and
+  handles ``Cancel`` (raising ``KeyboardInterrupt`` in the running input, and
+  cancelling the calls that input made), files the outcomes of calls user code
+  made (``a.remote`` on a worker, see ``_client``) under their request, and
   exits the process when the controller goes away (the dead-man switch);
 - the **watchdog** flushes captured output, sends heartbeats, enforces
   per-input timeouts by reporting the input and exiting (the controller
@@ -37,6 +39,8 @@ from ..protocol import (
     FrameDecoder,
     FunctionDef,
     Heartbeat,
+    InvokeOutcomes,
+    InvokeRefused,
     Output,
     Ping,
     Results,
@@ -52,6 +56,7 @@ from ..protocol import (
     salvage,
 )
 from ._capture import CaptureStream, FdCapture, OutputBuffer
+from ._client import Client
 
 __all__ = ["EXIT_TIMEOUT", "Worker", "emit"]
 
@@ -175,6 +180,7 @@ class Worker:
         self._fds: FdCapture | None = None
         self._dead_after = dead_after
         self._send_lock = threading.Lock()
+        self.client = Client(self.send)  # calls user code makes (``a.remote`` on a worker)
         self._inbox: queue.SimpleQueue[RunBatch | Shutdown] = queue.SimpleQueue()
         self._defs: dict[str, _Loaded] = {}
         self._cancelled: set[int] = set()
@@ -243,6 +249,8 @@ class Worker:
                         self._inbox.put(msg)
                     elif isinstance(msg, Cancel):
                         self._cancel(msg.call_id)
+                    elif isinstance(msg, InvokeOutcomes | InvokeRefused):
+                        self.client.deliver(msg)
                     elif not isinstance(msg, Ping):
                         self.log(f"ignoring unexpected message {type(msg).__name__}")
         except OSError as exc:
@@ -252,6 +260,7 @@ class Worker:
 
     def _cancel(self, call_id: int) -> None:
         self._cancelled.add(call_id)
+        self.client.cancel_children(call_id)  # the calls its inputs made are cancelled too
         running = self._running
         if running is not None and running[1] == call_id and self._interruptible:
             os.kill(os.getpid(), signal.SIGINT)
