@@ -5,10 +5,11 @@ Errors are translated here, once::
     exception                                  HTTP  where it comes from
     -----------------------------------------  ----  ------------------------------------------
     ApiError (bad request body or query)       400   this package's handlers
+    NotFoundError, FileNotFoundError           404   no volume, secret, job or file of that name
+    AlreadyExistsError, FileExistsError,       409   a volume, secret or file in the way
+      IsADirectoryError, NotADirectoryError
     ConfigError                                400   a bad name, path, key or value
-    FileNotFoundError                          404   a file that is not in the volume
-    FileExistsError, IsADirectoryError,        409   a file in the way
-      NotADirectoryError
+    NotSupportedError                          501   not served (yet)
     BackendError (Nomad unreachable, denied)   502   the backend: the body says which and why
     any other JupyterRemoteError or OSError    500   the message is the error's own
 
@@ -29,7 +30,14 @@ from typing import Any, TypeVar
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..exceptions import BackendError, ConfigError, JupyterRemoteError
+from ..exceptions import (
+    AlreadyExistsError,
+    BackendError,
+    ConfigError,
+    JupyterRemoteError,
+    NotFoundError,
+    NotSupportedError,
+)
 
 __all__ = ["ApiError", "Handler", "blocking"]
 
@@ -41,11 +49,14 @@ class ApiError(ConfigError):
 
 
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (NotFoundError, 404),
+    (AlreadyExistsError, 409),
     (FileNotFoundError, 404),
     (FileExistsError, 409),
     (IsADirectoryError, 409),
     (NotADirectoryError, 409),
     (ConfigError, 400),
+    (NotSupportedError, 501),
     (BackendError, 502),
     (JupyterRemoteError, 500),
     (OSError, 500),

@@ -20,6 +20,7 @@ from typing import Any
 from tornado import web
 
 from ..config import load_settings
+from ..exceptions import AlreadyExistsError
 from ..state import SecretStore, secret_store
 from ..state._secrets import check_env_key, check_secret_name, check_values, secret_not_found
 from ._base import ApiError, Handler, blocking
@@ -56,7 +57,7 @@ def _names(store: SecretStore) -> set[str]:
 
 def _create(store: SecretStore, name: str, values: dict[str, str]) -> None:
     if name in _names(store):
-        raise FileExistsError(
+        raise AlreadyExistsError(
             f"secret {name!r} already exists; update it instead (or delete it first)"
         )
     store.put(name, values, overwrite=False)

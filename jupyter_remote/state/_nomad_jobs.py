@@ -4,7 +4,8 @@ What ``jupyter-remote ps|logs|stop|gc`` and the Jupyter server extension share.
 Our jobs are the ones whose ID starts with ``[nomad] job_prefix`` and whose
 ``Meta.jupyter_remote`` is ``"worker"``. A pool's job is a parameterized job;
 its workers are dispatches of it (``<job id>/dispatch-...``), shown as part of
-it. A job that is not there or not ours is a ``ConfigError`` saying where to look.
+it. A job that is not there is a ``NotFoundError``, one not ours a ``ConfigError``,
+each saying where to look.
 
 >>> with NomadClient(NomadConfig.load()) as nomad:  # doctest: +SKIP
 ...     [(job.id, job.status, counts(job)) for job in our_jobs(nomad)]
@@ -20,7 +21,7 @@ from typing import Any
 
 from ..backends.nomad._client import NomadClient, NomadNotFoundError
 from ..backends.nomad._jobspec import TASK
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, NotFoundError
 
 __all__ = [
     "TERMINAL",
@@ -89,11 +90,12 @@ def our_jobs(nomad: NomadClient, stubs: list[dict[str, Any]] | None = None) -> l
 
 
 def read_our_job(nomad: NomadClient, job_id: str) -> dict[str, Any]:
-    """The spec of job ``job_id``; ``ConfigError`` when it is not there or not ours."""
+    """The spec of job ``job_id``; ``NotFoundError`` when it is not there, ``ConfigError`` when
+    it is not ours."""
     try:
         spec = nomad.job(job_id)
     except NomadNotFoundError:
-        raise ConfigError(
+        raise NotFoundError(
             f"no job {job_id!r} in namespace {nomad.config.namespace!r} at "
             f"{nomad.config.address}; `jupyter-remote ps --all` lists the worker jobs"
         ) from None

@@ -101,7 +101,7 @@ def test_a_browser_session_needs_the_xsrf_token_to_change_anything(jupyter: Jupy
 
 def test_a_volume_from_creation_to_deletion(api: httpx.Client, jupyter: Jupyter) -> None:
     assert api.post("volumes", json={"name": "datasets"}).status_code == 201
-    assert "already exists" in _error(api.post("volumes", json={"name": "datasets"}), 400)
+    assert "already exists" in _error(api.post("volumes", json={"name": "datasets"}), 409)
     listed = api.get("volumes").json()
     assert [v["name"] for v in listed["volumes"]] == ["datasets"]
     assert listed["url"] == str(jupyter.home / "volumes")
@@ -146,7 +146,7 @@ def test_a_volume_from_creation_to_deletion(api: httpx.Client, jupyter: Jupyter)
     assert api.get("volumes/datasets/files").json()["entries"] == []
     assert api.delete("volumes/datasets").status_code == 204
     assert api.get("volumes").json()["volumes"] == []
-    assert "volume create" in _error(api.get("volumes/datasets/files"), 400)
+    assert "volume create" in _error(api.get("volumes/datasets/files"), 404)
 
 
 @pytest.mark.parametrize("path", ["..", "../outside.txt", "a/../../outside.txt", "~/x", "/../x"])
@@ -216,10 +216,10 @@ def test_secrets_show_their_keys_and_never_a_value(api: httpx.Client, jupyter: J
     store = LocalSecretStore(jupyter.home / "xdg-config" / "jupyter_remote" / "secrets.json")
     assert store.get("db") == {"PASSWORD": SECRET_VALUES[1], "TOKEN": "t0k3n-value"}
     assert "not found; create it" in _error(
-        call("PUT", "secrets/nope", json={"values": {"A": "b"}}), 400
+        call("PUT", "secrets/nope", json={"values": {"A": "b"}}), 404
     )
     assert call("DELETE", "secrets/db").status_code == 204
-    assert "not found" in _error(call("DELETE", "secrets/db"), 400)
+    assert "not found" in _error(call("DELETE", "secrets/db"), 404)
     assert call("GET", "secrets").json()["secrets"] == []
 
     log = jupyter.log()
@@ -232,7 +232,7 @@ def test_errors_are_json_with_what_to_do(api: httpx.Client) -> None:
     assert "must be a JSON object" in _error(api.post("volumes", content=b"[1, 2]"), 400)
     assert "name" in _error(api.post("volumes", json={}), 400)
     assert "invalid volume name" in _error(api.post("volumes", json={"name": "../x"}), 400)
-    assert "jupyter-remote volume create" in _error(api.delete("volumes/missing"), 400)
+    assert "jupyter-remote volume create" in _error(api.delete("volumes/missing"), 404)
 
 
 def test_the_local_backend_says_where_work_runs(api: httpx.Client) -> None:

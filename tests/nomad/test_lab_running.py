@@ -130,7 +130,7 @@ def test_a_gpu_job_is_listed_tailed_and_stopped(
         assert "hello from the worker" in logs["allocations"][0]["text"]
 
         missing = api.post(f"running/{prefix}-nope/stop")
-        assert missing.status_code == 400
+        assert missing.status_code == 404
         assert "jupyter-remote ps --all" in missing.json()["message"]
         assert api.post(f"running/{job_id}/stop").json() == {"job": job_id, "stopped": True}
         assert api.get("running").json()["jobs"] == []
