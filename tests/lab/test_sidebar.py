@@ -160,7 +160,9 @@ def test_a_secret_shows_its_keys_and_never_its_values(
 def test_the_sidebar_polls_only_while_it_is_shown(page: Any) -> None:
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url) if "/jupyter-remote/api/" in r.url else None)
-    page.wait_for_timeout(6_000)  # shown: one refresh of the 4 sections every 5 s, no more
+    page.locator(".jr-Backend").wait_for()  # the first refresh has answered
+    # Shown: the 4 sections again 5 s after the first refresh, then after 10 s (no change).
+    page.wait_for_timeout(8_000)
     assert 4 <= len(calls) <= 8, calls
     page.locator('.lm-TabBar-tab[data-id="jupyter-remote-sidebar"]').click()
     page.locator(".jr-Sidebar").wait_for(state="hidden")
