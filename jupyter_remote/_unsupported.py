@@ -146,7 +146,6 @@ IMAGE_METHODS: dict[str, Unsupported] = {
 
 # Attributes of Modal's ``App`` that ours does not have.
 APP_ATTRIBUTES: dict[str, Unsupported] = {
-    "deploy": Unsupported(_PLANNED, "run it with `with app.run():` or `jupyter-remote run`"),
     "registered_web_endpoints": Unsupported(_PLANNED),
     "server": Unsupported(_NO, "run the server in an @app.function()"),
     "app_id": Unsupported(_NO, "an app here is its name: app.name"),

@@ -13,6 +13,7 @@ The config file is TOML at ``$JUPYTER_REMOTE_CONFIG`` or
     tls_keyfile = "/path/key.pem"   # JUPYTER_REMOTE_TLS_KEYFILE
     volumes_url = "s3://bucket/vols" # JUPYTER_REMOTE_VOLUMES_URL (default: a local directory)
     log_lines = 10000              # JUPYTER_REMOTE_LOG_LINES: output lines call.logs() keeps
+    deployments_url = "s3://b/dep"  # JUPYTER_REMOTE_DEPLOYMENTS_URL (default: beside the volumes)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Settings:
     max_worker_deaths: int = 3
     volumes_url: str | None = None  # fsspec URL under which volumes live
     log_lines: int = 10_000  # output lines a call keeps for call.logs(); older ones are dropped
+    deployments_url: str | None = None  # fsspec URL of the deployment store (app server)
 
 
 def config_path() -> Path:

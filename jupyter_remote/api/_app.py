@@ -188,6 +188,28 @@ class App:
         self.registered_entrypoints.update(other.registered_entrypoints)
         return self
 
+    def deploy(self, *, name: str | None = None) -> App:
+        """Deploy the app: its functions keep running on the app server after this process.
+
+        Returns once the deployment is live; a redeploy replaces it atomically (calls
+        in flight finish on the old definitions). Call it from another process with
+        ``jr.Function.from_name(app_name, function_name)``.
+
+        >>> app.deploy()                                     # doctest: +SKIP
+        <App 'shop' backend='local'>
+        """
+        from ._deploy import deploy_app
+
+        deploy_app(self, name)
+        return self
+
+    @staticmethod
+    def lookup(name: str, *, create_if_missing: bool = False) -> App:
+        """The deployed app ``name`` (``NotFoundError`` unless ``create_if_missing``)."""
+        from ._deploy import lookup_app
+
+        return lookup_app(name, create_if_missing)
+
     @contextlib.contextmanager
     def run(self, *, backend: str | None = None, detach: bool = False) -> Iterator[App]:
         """Run the app for the ``with`` block, then stop its workers.

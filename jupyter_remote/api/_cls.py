@@ -87,6 +87,16 @@ class Cls:
         ref = FunctionRef(publish(self), "cls", f"{self.app.name}.{self.name}", tuple(self.methods))
         return (resolve, (ref,))
 
+    @staticmethod
+    def from_name(app_name: str, name: str, *, environment_name: str | None = None) -> Any:
+        """A deployed class, from any process (constructed without arguments, as deployed).
+
+        >>> Cls.from_name("shop", "Model")().predict.remote(3)   # doctest: +SKIP
+        """
+        from ._deploy import lookup_cls
+
+        return lookup_cls(app_name, name)
+
     def __call__(self, *args: Any, **kwargs: Any) -> ClsInstance:
         return ClsInstance(self, args, kwargs)
 

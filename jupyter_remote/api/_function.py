@@ -127,6 +127,21 @@ class Function(Generic[P, R]):
         # process, a proxy calling it through the controller on a worker (runtime._refs).
         return (resolve, (FunctionRef(publish(self), "function", self.label),))
 
+    @staticmethod
+    def from_name(app_name: str, name: str, *, environment_name: str | None = None) -> Any:
+        """A deployed function, from any process: ``.remote``, ``.map``, ``.spawn``...
+
+        The calls run in the deployed app's pools on the app server (started if it is
+        not running). ``NotFoundError`` lists the app's functions for a wrong name.
+
+        >>> square = Function.from_name("shop", "square")   # doctest: +SKIP
+        >>> square.remote(7)                                # doctest: +SKIP
+        49
+        """
+        from ._deploy import lookup_function
+
+        return lookup_function(app_name, name)
+
     def get_raw_f(self) -> Callable[P, R]:
         return self.raw_f
 
@@ -444,8 +459,10 @@ class Function(Generic[P, R]):
             yield value
 
 
-async def _start_from_worker(msg: Invoke, caller: Pool) -> CallState:
+async def _start_from_worker(msg: Invoke, caller: Pool | None) -> CallState:
     """A worker's call of a Function (Cls method) this process published: start it."""
+    if caller is None:
+        raise NotFoundError(f"{msg.ref.label}: this process serves calls from its workers only")
     target = resolve(msg.ref)  # in this process: the published object itself
     if not isinstance(target, Function):
         raise NotFoundError(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ._common import EXIT_RUNTIME, EXIT_USAGE, CliError, Parser, Subparsers
+from ._deploy import add_parser as add_deploy
 from ._image import add_parser as add_image
 from ._nomad import add_parser as add_nomad
 from ._run import add_parser as add_run
@@ -25,6 +26,7 @@ _COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_image,
     add_volume,
     add_nomad,
+    add_deploy,
 )
 
 

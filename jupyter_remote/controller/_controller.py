@@ -42,6 +42,7 @@ from ..exceptions import ConfigError, VersionMismatchError, WorkerStartError
 from ..protocol import Ping, new_token, python_version
 from ._calls import CallState
 from ._loop import LoopThread, loop_thread
+from ._nested import ClientService
 from ._pool import Pool, Scaling, WorkerState
 from ._server import HANDSHAKE_TIMEOUT, Connection
 from ._tls import TlsIdentity, configured_identity, session_identity
@@ -101,6 +102,7 @@ class Controller:
         self._unauthenticated: dict[Connection, None] = {}  # oldest first
         self._dropped = 0
         self._flood_logged = 0.0
+        self.clients: ClientService | None = None  # an app server's: who serves clients
 
     # -- lifecycle -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..exceptions import NotFoundError
 from ..protocol import (
@@ -34,16 +34,31 @@ from ..protocol import (
 from ._calls import END, CallState
 
 if TYPE_CHECKING:
+    from ..protocol import Control
     from ._pool import Pool
     from ._server import Connection
 
-__all__ = ["NestedCalls", "Starter", "set_starter"]
+__all__ = ["ClientService", "NestedCalls", "Starter", "set_starter"]
 
 log = logging.getLogger("jupyter_remote")
 
 # Starts the call an Invoke asks for, made by a worker of the given pool (the API's part).
-Starter = Callable[[Invoke, "Pool"], Awaitable[CallState]]
+Starter = Callable[[Invoke, "Pool | None"], Awaitable[CallState]]
 _starter: Starter | None = None
+
+
+class ClientService(Protocol):
+    """What serves clients (an app server, ``deploy/``): set as ``Controller.clients``.
+
+    ``token`` is the client credential; ``start`` turns a client's ``Invoke``
+    into a call (its pool is None); ``control`` answers a ``Control`` request.
+    """
+
+    token: str
+
+    async def start(self, msg: Invoke, pool: Pool | None) -> CallState: ...
+
+    def control(self, conn: Connection, msg: Control) -> None: ...
 
 
 def set_starter(starter: Starter | None) -> None:
@@ -64,13 +79,19 @@ class NestedCalls:
         """Whether the worker waits on calls it made (it must not be sent more work then)."""
         return bool(self._tasks)
 
-    def handle(self, pool: Pool, msg: Invoke | CancelInvoke) -> None:
+    def handle(
+        self, pool: Pool | None, msg: Invoke | CancelInvoke, starter: Starter | None = None
+    ) -> None:
+        """Serve ``msg`` from a worker of ``pool`` (or, ``pool`` None, from a client).
+
+        ``starter`` starts the call (default: the one :func:`set_starter` installed).
+        """
         if isinstance(msg, CancelInvoke):
             task = self._tasks.pop(msg.request_id, None)
             if task is not None:
                 task.cancel()
             return
-        task = asyncio.get_running_loop().create_task(self._serve(pool, msg))
+        task = asyncio.get_running_loop().create_task(self._serve(pool, msg, starter or _starter))
         self._tasks[msg.request_id] = task
         task.add_done_callback(lambda t: self._done(msg.request_id, t))
 
@@ -80,13 +101,13 @@ class NestedCalls:
         if not task.cancelled() and task.exception() is not None:  # a bug of ours
             log.error("serving a call from %s failed", self.conn.peer, exc_info=task.exception())
 
-    async def _serve(self, pool: Pool, msg: Invoke) -> None:
+    async def _serve(self, pool: Pool | None, msg: Invoke, starter: Starter | None) -> None:
         try:
-            if _starter is None:
+            if starter is None:
                 raise NotFoundError(
                     f"{msg.ref.label}: this controller cannot start calls from workers"
                 )
-            call = await _starter(msg, pool)
+            call = await starter(msg, pool)
         except Exception as exc:  # refused: the worker raises this error
             self.conn.send(InvokeRefused(msg.request_id, failure_from_exception(exc)))
             return

@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends._images import pack_image, uv_binary
 from ..exceptions import ConfigError, ImageBuildError, JupyterRemoteError
-from ..protocol import CancelInvoke, FrameDecoder, FrameError, Invoke, encode_frame, handshake
+from ..protocol import (
+    CancelInvoke,
+    Control,
+    FrameDecoder,
+    FrameError,
+    Invoke,
+    encode_frame,
+    handshake,
+)
 from ..runtime._fetch import keepalive
 from ._nested import NestedCalls
 
@@ -85,7 +93,8 @@ class Connection(asyncio.BufferedProtocol):
         self._build: tuple[WorkerState, Pool] | None = None  # a node building its image
         self._lines = bytearray()
         self._alive: asyncio.TimerHandle | None = None
-        self.nested = NestedCalls(self)  # calls the worker's user code made
+        self.nested = NestedCalls(self)  # calls the worker's user code made (or a client's)
+        self.client = False  # authenticated in the client role (an app server's caller)
 
     # -- asyncio protocol -----------------------------------------------------------
 
@@ -124,7 +133,13 @@ class Connection(asyncio.BufferedProtocol):
         except FrameError:
             self.close()
             return
-        if self.worker is not None and self.pool is not None:
+        if self.client:
+            for msg in messages:
+                try:
+                    self._client_message(msg)
+                except Exception:  # a bug of ours: keep serving the other messages
+                    log.exception("handling %s from %s failed", type(msg).__name__, self.peer)
+        elif self.worker is not None and self.pool is not None:
             for msg in messages:
                 try:
                     if isinstance(msg, Invoke | CancelInvoke):
@@ -133,6 +148,20 @@ class Connection(asyncio.BufferedProtocol):
                         self.pool.message(self.worker, msg)
                 except Exception:  # a bug of ours: keep serving the other messages
                     log.exception("handling %s from %s failed", type(msg).__name__, self.worker)
+
+    def _client_message(self, msg: object) -> None:
+        """A client's call of a deployed function, or a management request."""
+        clients = self.controller.clients
+        if clients is None:
+            self.close()
+            return
+        if isinstance(msg, Invoke | CancelInvoke):
+            self.nested.handle(None, msg, clients.start)
+        elif isinstance(msg, Control):
+            clients.control(self, msg)
+        else:
+            log.warning("client %s sent %s: dropping it", self.peer, type(msg).__name__)
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.controller.settled(self)
@@ -150,7 +179,15 @@ class Connection(asyncio.BufferedProtocol):
         try:
             if self._token is None:
                 worker_id = handshake.hello_id(bytes(self._hs))
-                if worker_id is not None:
+                if worker_id is not None and worker_id.startswith(handshake.CLIENT_PREFIX):
+                    clients = self.controller.clients
+                    self._token = clients.token if clients is not None else None
+                    if self._token is None:  # this controller serves no clients
+                        self.close()
+                        return
+                    self.client = True
+                    self._worker_id = worker_id
+                elif worker_id is not None:
                     self._token = self.controller.credential(worker_id)
                     if self._token is None:  # never issued, or spent by a connected worker
                         self.close()
@@ -161,13 +198,20 @@ class Connection(asyncio.BufferedProtocol):
                 return
             assert self._token is not None
             hello = handshake.parse_hello(bytes(self._hs))
-            info = handshake.verify_worker_hello(self._token, self._nonce, hello)
+            if self.client:
+                info = handshake.verify_client_hello(self._token, self._nonce, hello)
+            else:
+                info = handshake.verify_worker_hello(self._token, self._nonce, hello)
         except handshake.HandshakeError:
             self.close()  # never tell an unauthenticated peer anything
             return
         self.controller.settled(self)
         if self._timer is not None:
             self._timer.cancel()
+        if self.client:
+            self._reply(hello.nonce, {"ok": True})
+            self._decoder = FrameDecoder()
+            return
         if info.get("fetch_runtime"):
             self._send_runtime(hello.nonce, info)
             return

@@ -1,6 +1,7 @@
 """The wire protocol between controller and workers: pure, no sockets, no threads."""
 
 from . import _handshake as handshake
+from ._control import Control, ControlReply
 from ._framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, encode_frame
 from ._invoke import (
     OUTCOME_END,
@@ -57,6 +58,8 @@ __all__ = [
     "Cancel",
     "CancelInvoke",
     "Chunk",
+    "Control",
+    "ControlReply",
     "Event",
     "Failure",
     "FrameDecoder",

@@ -17,6 +17,17 @@ issue a credential for. ``info`` carries the worker's pid and Python version
 false, "error": "..."}`` (e.g. a Python version mismatch), so a rejected
 worker can print why before it exits.
 
+A **client** (``Function.from_name``, the CLI: a process calling an app
+server's deployed functions) speaks the same exchange with an id that starts
+with :data:`CLIENT_PREFIX` and a proof made in the ``"client"`` role::
+
+    client → controller   client_nonce(16) | len(2) | "client:..." | len(4) | info JSON
+                          | HMAC(client token, "client" | sn | cn | id | info JSON)
+
+The controller checks it against its client token only (never a worker's),
+and a worker id never starts with the prefix, so a worker credential cannot
+act as a client, nor a client credential as a worker.
+
 With TLS the worker pins the controller's certificate by its SHA-256
 fingerprint (:func:`certificate_fingerprint`), which travels with the
 credential.
@@ -31,6 +42,7 @@ import os
 from typing import Any, NamedTuple
 
 __all__ = [
+    "CLIENT_PREFIX",
     "MAGIC",
     "MAX_ID",
     "MAX_JSON",
@@ -40,12 +52,14 @@ __all__ = [
     "Hello",
     "block_length",
     "certificate_fingerprint",
+    "client_hello",
     "controller_challenge",
     "controller_reply",
     "hello_id",
     "hello_length",
     "parse_hello",
     "parse_json_block",
+    "verify_client_hello",
     "verify_controller_reply",
     "verify_worker_hello",
     "worker_hello",
@@ -56,6 +70,7 @@ NONCE = 16
 PROOF = 32
 MAX_ID = 255
 MAX_JSON = 1 << 16
+CLIENT_PREFIX = "client:"
 
 
 class HandshakeError(Exception):
@@ -113,7 +128,7 @@ def controller_challenge() -> tuple[bytes, bytes]:
 
 
 def worker_hello(
-    token: str, challenge: bytes, worker_id: str, info: dict[str, Any]
+    token: str, challenge: bytes, worker_id: str, info: dict[str, Any], role: bytes = b"worker"
 ) -> tuple[bytes, bytes]:
     """Answer the controller's challenge; returns ``(bytes to send, worker_nonce)``."""
     if challenge[: len(MAGIC)] != MAGIC or len(challenge) != len(MAGIC) + NONCE:
@@ -124,9 +139,16 @@ def worker_hello(
     server_nonce = challenge[len(MAGIC) :]
     nonce = os.urandom(NONCE)
     body = json.dumps(info).encode()
-    proof = _mac(token, b"worker", server_nonce, nonce, wid, body)
+    proof = _mac(token, role, server_nonce, nonce, wid, body)
     head = nonce + len(wid).to_bytes(2, "big") + wid
     return head + len(body).to_bytes(4, "big") + body + proof, nonce
+
+
+def client_hello(
+    token: str, challenge: bytes, name: str, info: dict[str, Any]
+) -> tuple[bytes, bytes]:
+    """A client's answer to the challenge (id ``client:<name>``, the ``"client"`` role)."""
+    return worker_hello(token, challenge, CLIENT_PREFIX + name, info, role=b"client")
 
 
 def hello_length(data: bytes) -> int:
@@ -176,6 +198,17 @@ def verify_worker_hello(token: str, server_nonce: bytes, hello: Hello) -> dict[s
     expected = _mac(token, b"worker", server_nonce, hello.nonce, wid, hello.info_json)
     if not hmac.compare_digest(hello.proof, expected):
         raise HandshakeError("worker failed authentication (wrong credential)")
+    return parse_json_block(hello.info_json)
+
+
+def verify_client_hello(token: str, server_nonce: bytes, hello: Hello) -> dict[str, Any]:
+    """Check a client's proof (made in the client role) for ``server_nonce``; return its info."""
+    wid = hello.worker_id.encode()
+    if not hello.worker_id.startswith(CLIENT_PREFIX):
+        raise HandshakeError("not a client id")
+    expected = _mac(token, b"client", server_nonce, hello.nonce, wid, hello.info_json)
+    if not hmac.compare_digest(hello.proof, expected):
+        raise HandshakeError("client failed authentication (wrong credential)")
     return parse_json_block(hello.info_json)
 
 

@@ -157,6 +157,13 @@ class Client:
             self._send(CancelInvoke(request.request_id))
             request.push(((OUTCOME_END, None, None),))
 
+    def fail_all(self, error: Failure) -> None:
+        """The connection is gone: every request still waiting ends with ``error``."""
+        with self._lock:
+            requests, self._requests = list(self._requests.values()), {}
+        for request in requests:
+            request.push(((REFUSED, None, error),))
+
     def cancel_children(self, call_id: int) -> None:
         """(Reader thread.) The call ``call_id`` was cancelled: so are the calls its inputs made."""
         with self._lock:

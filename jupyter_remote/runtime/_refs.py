@@ -40,7 +40,7 @@ from ..protocol import (
     dumps,
     loads,
 )
-from ._client import REFUSED, Request
+from ._client import REFUSED, Client, Request
 
 __all__ = [
     "ClsProxy",
@@ -352,8 +352,9 @@ class FunctionProxy:
     <Function app.a (reference)>
     """
 
-    def __init__(self, ref: FunctionRef) -> None:
+    def __init__(self, ref: FunctionRef, client: Callable[[], Client] | None = None) -> None:
         self._ref = ref
+        self._client = client  # where calls go when not on a worker (an app server's client)
         self.__name__ = ref.label.rsplit(".", 1)[-1]
         self.remote = _Verb(self._remote, self._remote_aio)
         self.map = _Verb(self._map, self._map_aio)
@@ -379,6 +380,8 @@ class FunctionProxy:
     def _request(
         self, chunks: list[Any], n: int, kind: str = "call", generator: bool = False
     ) -> Request:
+        if self._client is not None:
+            return self._client().invoke(self._ref, chunks, n, kind, generator, -1)
         from . import _worker
 
         worker = _worker._current
@@ -511,8 +514,9 @@ class FunctionProxy:
 class InstanceProxy:
     """An instance of a ``Cls`` as seen from a worker: ``inst.method.remote(x)``."""
 
-    def __init__(self, ref: FunctionRef) -> None:
+    def __init__(self, ref: FunctionRef, client: Callable[[], Client] | None = None) -> None:
         self._ref = ref
+        self._client = client
 
     def __repr__(self) -> str:
         return f"<{self._ref.label} instance (reference)>"
@@ -527,14 +531,15 @@ class InstanceProxy:
                 f"{type(self).__name__} has no remote method {name!r}; remote methods: "
                 f"{', '.join(ref.methods) if ref else '-'}"
             )
-        return FunctionProxy(ref._replace(method=name))
+        return FunctionProxy(ref._replace(method=name), self.__dict__.get("_client"))
 
 
 class ClsProxy:
     """A ``Cls`` as seen from a worker: ``Model(*args).method.remote(x)``."""
 
-    def __init__(self, ref: FunctionRef) -> None:
+    def __init__(self, ref: FunctionRef, client: Callable[[], Client] | None = None) -> None:
         self._ref = ref
+        self._client = client
 
     def __repr__(self) -> str:
         return f"<Cls {self._ref.label} (reference)>"
@@ -552,4 +557,6 @@ class ClsProxy:
                 f"the constructor arguments of {self._ref.label} cannot be pickled on the "
                 f"worker ({type(exc).__name__}: {exc}); pass plain data"
             ) from exc
-        return InstanceProxy(self._ref._replace(ctor=ctor))
+        if self._client is not None and not (args or kwargs):
+            return InstanceProxy(self._ref, self._client)  # a deployed class, as deployed
+        return InstanceProxy(self._ref._replace(ctor=ctor), self._client)

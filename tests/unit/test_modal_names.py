@@ -388,8 +388,6 @@ def test_images_and_apps_still_pickle_and_copy() -> None:
 
 def test_unserved_app_attributes_and_detach() -> None:
     app = jr.App("modal-app")
-    with pytest.raises(jr.NotSupportedError, match=r"App\.deploy is not yet supported"):
-        app.deploy()
     with pytest.raises(AttributeError):
         app.no_such_attribute  # noqa: B018
     detach = pytest.raises(jr.NotSupportedError, match=r"detach=True\) is not yet supported")

@@ -1,0 +1,55 @@
+"""What a deployment is: an app's functions and classes, as the app server runs them.
+
+Everything the caller's ``Function`` would put into a call is decided at
+deploy time and kept here: the pickled definition (secret values resolved
+into it, as for any call), the worker spec (resources, image, volumes), the
+scaling and the per-call options. The app server needs no API object to run
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends import WorkerSpec
+from ..controller import Scaling
+from ..protocol import FunctionDef
+from ..retries import Retries
+
+__all__ = ["DeployedFunction", "Deployment"]
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    """One function (or one method of a class) of a deployed app."""
+
+    tag: str  # the function's name in the app (a class's name for its methods)
+    fdef: FunctionDef
+    method: str | None
+    backend: str
+    spec: WorkerSpec
+    scaling: Scaling
+    retries: Retries
+    timeout: float | None
+    generator: bool
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """An app as deployed: ``functions`` by name, ``classes`` by name then method."""
+
+    app: str
+    version: int
+    deployed_at: float
+    functions: dict[str, DeployedFunction] = field(default_factory=dict)
+    classes: dict[str, dict[str, DeployedFunction]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.app,
+            "version": self.version,
+            "deployed_at": self.deployed_at,
+            "functions": sorted(self.functions),
+            "classes": {name: sorted(methods) for name, methods in sorted(self.classes.items())},
+        }

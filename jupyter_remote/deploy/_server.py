@@ -1,0 +1,234 @@
+"""The app server: the controller run as its own process, serving deployed apps to clients.
+
+``python -m jupyter_remote.deploy serve`` (started on demand by clients, see
+``_launch``) starts this process's controller, loads every deployment in the
+store (so an app server killed with ``kill -9`` and started again resumes all
+of them), writes its state file (port and client token, mode 0600) and then
+serves clients on the controller's one endpoint, in the client role.
+
+A client's ``Invoke`` names a deployed function by its reference key
+``deployed:<app>:<name>``; the call starts in that app's pool exactly as a
+caller's call would. Pools belong to one version of a deployment: a redeploy
+swaps the app's deployment in one step (new calls get the new definitions),
+and the old version's pools are closed once their last call has finished, so
+calls in flight finish on the definition they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..controller import CallState, Controller, OutputLine, controller
+from ..controller._calls import Batch
+from ..exceptions import ConfigError, NotFoundError
+from ..protocol import (
+    Control,
+    ControlReply,
+    FunctionRef,
+    Invoke,
+    failure_from_exception,
+    new_token,
+)
+from ._model import DeployedFunction, Deployment
+from ._paths import remove_state, state_dir, state_file, write_private
+from ._store import DeploymentStore
+
+__all__ = ["REF_PREFIX", "AppServer", "ref_for", "serve"]
+
+log = logging.getLogger("jupyter_remote")
+REF_PREFIX = "deployed:"
+
+
+def ref_for(
+    app: str, name: str, kind: str = "function", methods: tuple[str, ...] = ()
+) -> FunctionRef:
+    """The reference a client calls deployed function (or class) ``name`` of ``app`` by."""
+    return FunctionRef(f"{REF_PREFIX}{app}:{name}", kind, f"{app}.{name}", methods)
+
+
+class AppServer:
+    """Deployed apps, by name; serves clients of ``ctl`` (``ctl.clients`` is this)."""
+
+    def __init__(self, ctl: Controller, store: DeploymentStore, token: str) -> None:
+        self.ctl = ctl
+        self.store = store
+        self.token = token
+        self.apps: dict[str, Deployment] = {}
+        self.started = time.time()
+        self.stopping = threading.Event()
+        self._logs = state_dir() / "logs"
+        self._logs.mkdir(mode=0o700, exist_ok=True)
+
+    # -- deployments ---------------------------------------------------------------------
+
+    async def load(self, app: str) -> Deployment:
+        """(Re)load ``app`` from the store; the old version's pools go once they are idle."""
+        new = await asyncio.to_thread(self.store.read, app)
+        old = self.apps.get(app)
+        self.apps[app] = new
+        if old is not None and old.version != new.version:
+            asyncio.get_running_loop().create_task(self._retire(old))
+        log.info("jupyter_remote: app %s version %d is live", app, new.version)
+        return new
+
+    async def _retire(self, old: Deployment) -> None:
+        """Close the pools of a replaced version once their calls have finished."""
+        key = _pool_app(old)
+        while any(p.calls for k, p in self.ctl.pools.items() if k[0] == key):
+            await asyncio.sleep(0.5)
+        await self.ctl.stop_pools(key)
+
+    async def stop_app(self, app: str) -> None:
+        await asyncio.to_thread(self.store.remove, app)
+        old = self.apps.pop(app, None)
+        if old is not None:
+            await self.ctl.stop_pools(_pool_app(old))
+
+    def _describe(self, app: str) -> Deployment:
+        deployment = self.apps.get(app)
+        if deployment is None:
+            names = ", ".join(sorted(self.apps)) or "none"
+            raise NotFoundError(
+                f"no app {app!r} is deployed (deployed apps: {names}); deploy it with "
+                "`jupyter-remote deploy FILE` or app.deploy()"
+            )
+        return deployment
+
+    # -- calls from clients ----------------------------------------------------------------
+
+    def _target(self, ref: FunctionRef) -> tuple[Deployment, DeployedFunction]:
+        if not ref.key.startswith(REF_PREFIX) or ":" not in ref.key[len(REF_PREFIX) :]:
+            raise NotFoundError(f"{ref.label}: not a deployed function (use Function.from_name)")
+        app, name = ref.key[len(REF_PREFIX) :].split(":", 1)
+        deployment = self._describe(app)
+        if ref.ctor is not None:
+            raise ConfigError(
+                f"{ref.label}: a deployed class is constructed without arguments here; call "
+                f"{name}().method.remote(...)"
+            )
+        if ref.method is not None:
+            methods = deployment.classes.get(name)
+            if methods is None or ref.method not in methods:
+                raise NotFoundError(_no_such(deployment, f"{name}.{ref.method}"))
+            return deployment, methods[ref.method]
+        fn = deployment.functions.get(name)
+        if fn is None:
+            raise NotFoundError(_no_such(deployment, name))
+        return deployment, fn
+
+    async def start(self, msg: Invoke, pool: Any) -> CallState:
+        """A client's call of a deployed function: start it in that app's pool."""
+        deployment, fn = self._target(msg.ref)
+        if fn.generator != msg.generator:
+            verb = "remote_gen" if fn.generator else "remote"
+            raise TypeError(
+                f"{msg.ref.label} is {'' if fn.generator else 'not '}a generator function: "
+                f"call it with .{verb}(...)"
+            )
+        target = await self.ctl.pool(_pool_app(deployment), fn.tag, fn.backend, fn.spec, fn.scaling)
+        call = CallState(
+            target,
+            fn.fdef,
+            fn.method,
+            msg.n_inputs,
+            fn.retries,
+            fn.timeout,
+            fn.generator,
+            self.ctl.settings.max_worker_deaths,
+            log_lines=self.ctl.settings.log_lines,
+        )
+        call.kind = msg.kind
+        log_path = self._logs / f"{deployment.app}.log"
+        call.on_output = lambda line: _append_log(log_path, fn.tag, line)
+        call.on_event = lambda event: None
+        batches = [Batch(call, first, payload, size) for first, payload, size in msg.chunks]
+        target.add_call(call, batches)
+        return call
+
+    # -- management ----------------------------------------------------------------------
+
+    def control(self, conn: Any, msg: Control) -> None:
+        async def answer() -> None:
+            try:
+                result = await self._control(msg.op, msg.args)
+            except Exception as exc:
+                conn.send(ControlReply(msg.request_id, None, failure_from_exception(exc)))
+                return
+            conn.send(ControlReply(msg.request_id, result, None))
+            if msg.op == "shutdown":
+                self.stopping.set()
+
+        asyncio.get_running_loop().create_task(answer())
+
+    async def _control(self, op: str, args: dict[str, Any]) -> Any:
+        if op == "status":
+            return {"pid": os.getpid(), "started": self.started, "apps": sorted(self.apps)}
+        if op == "load":
+            return {"version": (await self.load(str(args["app"]))).version}
+        if op == "describe":
+            return self._describe(str(args["app"])).summary()
+        if op == "list":
+            return [d.summary() for _, d in sorted(self.apps.items())]
+        if op == "stop_app":
+            await self.stop_app(str(args["app"]))
+            return None
+        if op == "shutdown":
+            return None
+        raise ConfigError(f"the app server does not know the request {op!r}")
+
+
+def _pool_app(deployment: Deployment) -> str:
+    return f"{deployment.app}#{deployment.version}"
+
+
+def _no_such(deployment: Deployment, name: str) -> str:
+    functions = ", ".join(sorted(deployment.functions)) or "none"
+    classes = ", ".join(
+        f"{c}.{m}" for c, methods in sorted(deployment.classes.items()) for m in sorted(methods)
+    )
+    return f"app {deployment.app!r} has no function {name!r}; its functions: {functions}" + (
+        f"; its class methods: {classes}" if classes else ""
+    )
+
+
+def _append_log(path: Path, tag: str, line: OutputLine) -> None:
+    text = line.text if line.text.endswith("\n") else line.text + "\n"
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as f:
+            f.write("".join(f"[{tag}] {part}\n" for part in text.splitlines()))
+
+
+def serve() -> int:
+    """Run the app server in this process until ``server stop`` (or SIGTERM); return 0."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    ctl = controller()
+    server = AppServer(ctl, DeploymentStore(), new_token())
+    ctl.clients = server
+    for app in server.store.apps():
+        try:
+            ctl.loop.run(server.load(app))
+        except Exception as exc:  # one broken deployment must not keep the others down
+            log.error("jupyter_remote: cannot resume app %s: %s", app, exc)
+    host, port = ctl.loopback
+    state = {"pid": os.getpid(), "host": host, "port": port, "token": server.token}
+    state["started"] = server.started
+    write_private(state_file(), json.dumps(state).encode())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.stopping.set())
+    try:
+        while not server.stopping.wait(1.0):
+            pass
+    finally:
+        remove_state(os.getpid())
+        ctl.shutdown()
+    return 0
