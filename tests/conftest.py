@@ -13,7 +13,7 @@ import pytest
 
 HERE = Path(__file__).parent
 # Workers import test helpers by module name; the local backend forwards sys.path to them.
-for sub in ("conformance", "notebook"):
+for sub in ("conformance", "notebook", "deploy"):
     path = str(HERE / sub)
     if path not in sys.path:
         sys.path.insert(0, path)

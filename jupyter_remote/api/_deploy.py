@@ -62,7 +62,7 @@ def build_deployment(app: App, name: str, version: int) -> Deployment:
 
 def deploy_app(app: App, name: str | None = None) -> Deployment:
     """Register ``app`` with the app server (started if need be); return once it is live."""
-    name = validate_app_name(name or app.name)
+    name = validate_app_name(app.name if name is None else name)
     store = DeploymentStore()
     conn = connection()  # fail early (and start it) before pickling anything
     deployment = build_deployment(app, name, store.next_version(name))

@@ -89,7 +89,7 @@ def _find_app(where: str, name: str | None, module_path: bool) -> App:
 def _deploy(args: argparse.Namespace) -> int:
     where, var = split_target(args.target)
     app = _find_app(where, var, args.module_path)
-    name = args.name or app.name
+    name = app.name if args.name is None else args.name
     try:
         app.deploy(name=name)
         summary = connection().control("describe", app=name)
