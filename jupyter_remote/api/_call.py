@@ -67,6 +67,18 @@ class FunctionCall(Generic[T]):
         return self._call.logs.text()
 
     @staticmethod
+    def from_id(object_id: str) -> Any:
+        """A call spawned from a deployed function, in any process: ``.get()`` its result.
+
+        >>> call = jr.Function.from_name("shop", "square").spawn(4)   # doctest: +SKIP
+        >>> jr.FunctionCall.from_id(call.object_id).get()             # doctest: +SKIP
+        16
+        """
+        from ._deploy import DeployedCall
+
+        return DeployedCall(object_id)
+
+    @staticmethod
     def gather(*calls: FunctionCall[Any]) -> list[Any]:
         """Wait for every call; results in order (the first error is raised)."""
         return [c.get() for c in calls]

@@ -21,15 +21,24 @@ from ..deploy import (
     ref_for,
     validate_app_name,
 )
-from ..exceptions import NotFoundError
-from ..runtime._refs import ClsProxy, FunctionProxy
+from ..exceptions import CallCancelledError, NotFoundError
+from ..protocol import OUTCOME_ERR, OUTCOME_OK, Invoke
+from ..runtime._refs import ClsProxy, FunctionProxy, _rebuild, _values, _Verb
 
 if TYPE_CHECKING:
     from ..runtime._client import Client
     from ._app import App
     from ._function import Function
 
-__all__ = ["build_deployment", "deploy_app", "lookup_app", "lookup_cls", "lookup_function"]
+__all__ = [
+    "DeployedCall",
+    "DeployedFunctionProxy",
+    "build_deployment",
+    "deploy_app",
+    "lookup_app",
+    "lookup_cls",
+    "lookup_function",
+]
 
 
 def _deployed(app_name: str, fn: Function[..., Any]) -> DeployedFunction:
@@ -92,7 +101,7 @@ def lookup_function(app_name: str, name: str) -> FunctionProxy:
         raise NotFoundError(
             f"app {app_name!r} has no function {name!r}; its functions: {functions}{hint}"
         )
-    return FunctionProxy(ref_for(app_name, name), _client)
+    return DeployedFunctionProxy(ref_for(app_name, name), _client)
 
 
 def lookup_cls(app_name: str, name: str) -> ClsProxy:
@@ -113,3 +122,58 @@ def lookup_app(name: str, create_if_missing: bool) -> App:
         if not create_if_missing:
             raise
     return App(name)
+
+
+class DeployedCall:
+    """A spawned call of a deployed function, from any process: ``FunctionCall.from_id(id)``.
+
+    Its result is kept by the app server, so ``.get()`` works in another
+    process than the one that spawned it.
+    """
+
+    def __init__(self, object_id: str, label: str = "") -> None:
+        self.object_id = object_id
+        self._label = label or object_id
+        self.get = _Verb(self._get, self._get_aio)
+
+    def __repr__(self) -> str:
+        return f"<FunctionCall {self.object_id} {self._label}>"
+
+    def _get(self, timeout: float | None = None) -> Any:
+        """Wait for the result (``OutputExpiredError`` after ``timeout`` seconds)."""
+        patience = None if timeout is None else timeout + 30.0  # the server says it expired
+        outcome = connection().control("result", timeout=patience, id=self.object_id, wait=timeout)
+        return _value(outcome, self._label)
+
+    async def _get_aio(self, timeout: float | None = None) -> Any:
+        import asyncio
+
+        return await asyncio.to_thread(self._get, timeout)
+
+    def cancel(self) -> None:
+        connection().control("cancel", id=self.object_id)
+
+
+def _value(outcome: tuple[str, Any, Any], label: str) -> Any:
+    kind, a, b = outcome
+    if kind == OUTCOME_OK:
+        pos = 0 if type(a) is range else a[0][0]
+        return _values(b, label)[pos]
+    if kind == OUTCOME_ERR:
+        raise _rebuild(b)
+    raise CallCancelledError(f"the call of {label}() was cancelled")
+
+
+class DeployedFunctionProxy(FunctionProxy):
+    """A deployed function, seen from a client: ``.spawn`` returns a :class:`DeployedCall`."""
+
+    def _spawn(self, *args: Any, **kwargs: Any) -> DeployedCall:  # type: ignore[override]
+        chunks = self._pickled([args], kwargs, 1)
+        msg = Invoke(0, self._ref, tuple(chunks), 1, "call", False, -1)
+        reply = connection().control("spawn", invoke=msg)
+        return DeployedCall(str(reply["object_id"]), self._ref.label)
+
+    async def _spawn_aio(self, *args: Any, **kwargs: Any) -> DeployedCall:  # type: ignore[override]
+        import asyncio
+
+        return await asyncio.to_thread(self._spawn, *args, **kwargs)

@@ -24,12 +24,14 @@ import os
 import signal
 import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..controller import CallState, Controller, OutputLine, controller
-from ..controller._calls import Batch
-from ..exceptions import ConfigError, NotFoundError
+from ..controller._calls import END, ERR, OK, Batch
+from ..exceptions import ConfigError, NotFoundError, OutputExpiredError
 from ..protocol import (
     Control,
     ControlReply,
@@ -46,6 +48,17 @@ __all__ = ["REF_PREFIX", "AppServer", "ref_for", "serve"]
 
 log = logging.getLogger("jupyter_remote")
 REF_PREFIX = "deployed:"
+MAX_SPAWNED = 10_000  # results of spawned calls kept (oldest dropped first)
+
+
+@dataclass(eq=False)
+class _Spawned:
+    """A spawned call: its outcome is kept for ``FunctionCall.from_id(id).get()``."""
+
+    call: CallState
+    label: str
+    outcome: tuple[str, Any, Any] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def ref_for(
@@ -65,6 +78,7 @@ class AppServer:
         self.apps: dict[str, Deployment] = {}
         self.started = time.time()
         self.stopping = threading.Event()
+        self.spawned: dict[str, _Spawned] = {}
         self._logs = state_dir() / "logs"
         self._logs.mkdir(mode=0o700, exist_ok=True)
 
@@ -154,6 +168,41 @@ class AppServer:
         target.add_call(call, batches)
         return call
 
+    # -- spawned calls -----------------------------------------------------------------
+
+    async def _spawn(self, msg: Invoke) -> dict[str, str]:
+        call = await self.start(msg, None)
+        object_id = f"fc-{uuid.uuid4().hex[:20]}"  # unique across app-server restarts
+        spawned = _Spawned(call, msg.ref.label)
+        self.spawned[object_id] = spawned
+        while len(self.spawned) > MAX_SPAWNED:
+            self.spawned.pop(next(iter(self.spawned)))
+        asyncio.get_running_loop().create_task(_keep(spawned))
+        return {"object_id": object_id}
+
+    def _find(self, object_id: str) -> _Spawned:
+        spawned = self.spawned.get(object_id)
+        if spawned is None:
+            raise NotFoundError(
+                f"no spawned call {object_id!r} on the app server: its result was never "
+                "there, or the app server was restarted since (results of spawned calls "
+                "are kept while it runs)"
+            )
+        return spawned
+
+    async def _result(self, object_id: str, timeout: float | None) -> tuple[str, Any, Any]:
+        spawned = self._find(object_id)
+        try:
+            await asyncio.wait_for(spawned.done.wait(), timeout)
+        except TimeoutError:
+            raise OutputExpiredError(
+                f"{spawned.label}() ({object_id}) has not finished after {timeout:g}s; call "
+                ".get() again to keep waiting"
+            ) from None
+        if spawned.outcome is None:
+            return (END, None, None)  # cancelled
+        return spawned.outcome
+
     # -- management ----------------------------------------------------------------------
 
     def control(self, conn: Any, msg: Control) -> None:
@@ -181,9 +230,28 @@ class AppServer:
         if op == "stop_app":
             await self.stop_app(str(args["app"]))
             return None
+        if op == "spawn":
+            return await self._spawn(args["invoke"])
+        if op == "result":
+            return await self._result(str(args["id"]), args.get("wait"))
+        if op == "cancel":
+            call = self._find(str(args["id"])).call
+            call.pool.cancel(call)
+            return None
         if op == "shutdown":
             return None
         raise ConfigError(f"the app server does not know the request {op!r}")
+
+
+async def _keep(spawned: _Spawned) -> None:
+    """Drain a spawned call's channel into its kept outcome."""
+    while True:
+        for kind, a, b in await spawned.call.channel.atake():
+            if kind in (OK, ERR) and spawned.outcome is None:
+                spawned.outcome = (kind, a, b)
+            elif kind == END:
+                spawned.done.set()
+                return
 
 
 def _pool_app(deployment: Deployment) -> str:

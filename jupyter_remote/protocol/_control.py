@@ -16,6 +16,12 @@ Operations (``op``, with ``args``; ``result`` is plain JSON-like data):
 - ``describe`` ``{"app"}`` → ``{"functions": [...], "classes": {name: [methods]}}``
 - ``list`` → ``[{"name", "version", "deployed_at", "functions", "classes"}]``
 - ``stop_app`` ``{"app"}``: stop its workers and remove it from the store
+- ``spawn`` ``{"invoke": Invoke}``: start a call whose outcome the app server
+  keeps → ``{"object_id"}``
+- ``result`` ``{"id", "wait"}``: wait for a spawned call → its outcome, as
+  ``InvokeOutcomes`` carry it (``("ok", ...)``, ``("err", ...)`` or ``("end", ...)``
+  if it was cancelled)
+- ``cancel`` ``{"id"}``: cancel a spawned call
 - ``shutdown``: stop every worker, then the app server process
 """
 

@@ -203,3 +203,51 @@ def test_bad_app_names_are_refused(env: Env, name: str) -> None:
     env.write("shop.py", SHOP)
     proc = env.cli("deploy", "shop.py", "--name", name, check=False)
     assert proc.returncode != 0 and "is not a valid app name" in proc.stderr
+
+
+def test_spawn_in_one_process_get_in_another(env: Env) -> None:
+    env.write(
+        "jobs.py",
+        """
+        import time
+        import jupyter_remote as jr
+
+        app = jr.App("jobs")
+
+        @app.function()
+        def slow(x):
+            time.sleep(3)
+            if x < 0:
+                raise ValueError(f"negative: {x}")
+            return x * 10
+        """,
+    )
+    env.cli("deploy", "jobs.py")
+    ids = env.python(
+        """
+        import jupyter_remote as jr
+        slow = jr.Function.from_name("jobs", "slow")
+        print(slow.spawn(4).object_id, slow.spawn(-1).object_id)
+        """
+    ).stdout.split()  # this process exits before the calls finish
+    assert len(ids) == 2 and all(i.startswith("fc-") for i in ids)
+    out = env.python(
+        f"""
+        import jupyter_remote as jr
+        call = jr.FunctionCall.from_id({ids[0]!r})
+        try:
+            call.get(timeout=0.1)
+        except jr.OutputExpiredError as exc:
+            print("expired:", "has not finished after 0.1s" in str(exc))
+        print(call.get(timeout=60))
+        try:
+            jr.FunctionCall.from_id({ids[1]!r}).get()
+        except ValueError as exc:
+            print("raised:", exc)
+        try:
+            jr.FunctionCall.from_id("fc-nope").get()
+        except jr.NotFoundError as exc:
+            print("unknown:", "no spawned call 'fc-nope'" in str(exc))
+        """
+    ).stdout.splitlines()
+    assert out == ["expired: True", "40", "raised: negative: -1", "unknown: True"]
