@@ -176,3 +176,24 @@ def test_block_length_limits() -> None:
 def test_json_block_must_be_an_object(body: bytes) -> None:
     with pytest.raises(HandshakeError, match="not a JSON object"):
         parse_json_block(body)
+
+
+def test_a_client_proves_itself_in_the_client_role_only() -> None:
+    from jupyter_remote.protocol._handshake import CLIENT_PREFIX, client_hello, verify_client_hello
+
+    token = new_token()
+    challenge, nonce = controller_challenge()
+    data, _ = client_hello(token, challenge, "cli-1", INFO)
+    hello = parse_hello(data)
+    assert hello.worker_id == CLIENT_PREFIX + "cli-1"
+    assert verify_client_hello(token, nonce, hello) == INFO
+    with pytest.raises(HandshakeError, match="wrong credential"):
+        verify_worker_hello(token, nonce, hello)  # a client's proof is no worker's proof
+    with pytest.raises(HandshakeError, match="wrong credential"):
+        verify_client_hello(new_token(), nonce, hello)
+    worker, _ = worker_hello(token, challenge, CLIENT_PREFIX + "cli-1", INFO)
+    with pytest.raises(HandshakeError, match="wrong credential"):
+        verify_client_hello(token, nonce, parse_hello(worker))  # nor a worker's a client's
+    plain, _ = worker_hello(token, challenge, WID, INFO, role=b"client")
+    with pytest.raises(HandshakeError, match="not a client id"):
+        verify_client_hello(token, nonce, parse_hello(plain))
