@@ -83,8 +83,6 @@ NAMES: dict[str, Unsupported] = {
     # Being built in other parts of jupyter_remote.
     "Dict": Unsupported(_PLANNED),
     "Queue": Unsupported(_PLANNED),
-    "Cron": Unsupported(_PLANNED),
-    "Period": Unsupported(_PLANNED),
     "asgi_app": Unsupported(_PLANNED),
     "wsgi_app": Unsupported(_PLANNED),
     "web_server": Unsupported(_PLANNED),
@@ -98,7 +96,6 @@ _PLACEMENT = "placement is the cluster's: use the [nomad] datacenters/node_pool 
 
 # Options of Modal's ``@app.function()`` / ``@app.cls()`` that ours do not take.
 OPTIONS: dict[str, Unsupported] = {
-    "schedule": Unsupported(_PLANNED),
     "network_file_systems": Unsupported(_NO, "use volumes= with a jr.Volume"),
     "proxy": Unsupported(_NO, "workers use the network of the node they run on"),
     "cloud": Unsupported(_NO, _PLACEMENT),

@@ -5,6 +5,7 @@ from ._call import FunctionCall
 from ._cls import Cls, ClsInstance, enter, exit, method
 from ._function import Function
 from ._image import Image
+from ._schedule import Cron, Period
 from ._secret import Secret
 from ._volume import Volume
 
@@ -12,10 +13,12 @@ __all__ = [
     "App",
     "Cls",
     "ClsInstance",
+    "Cron",
     "Function",
     "FunctionCall",
     "Image",
     "LocalEntrypoint",
+    "Period",
     "Secret",
     "Volume",
     "enter",

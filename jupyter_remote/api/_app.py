@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -20,6 +21,25 @@ __all__ = ["App", "LocalEntrypoint"]
 P = ParamSpec("P")
 R = TypeVar("R")
 _PARENS = "Did you forget parentheses? Suggestion: `@app.{0}()` instead of `@app.{0}`"
+
+
+def _check_schedulable(fn: Callable[..., Any]) -> None:
+    """A scheduled function is called with no arguments: refuse one that needs some."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return
+    needed = [
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if needed:
+        name = getattr(fn, "__name__", "function")
+        raise TypeError(
+            f"{name} has a schedule but needs arguments ({', '.join(needed)}): a schedule calls "
+            "it with none. Give them defaults, or call it from a scheduled function."
+        )
 
 
 class LocalEntrypoint:
@@ -136,6 +156,8 @@ class App:
                 raise TypeError(
                     f"@app.function() decorates functions; for classes use @app.cls() (got {fn!r})"
                 )
+            if opts.schedule is not None:
+                _check_schedulable(fn)
             f: Function[P, R] = Function(self, fn, opts)
             # A redefinition (re-run notebook cell) replaces the old one.
             self.registered_functions[f.tag] = f

@@ -56,6 +56,7 @@ def _deployed(app_name: str, fn: Function[..., Any]) -> DeployedFunction:
         o.retries,
         o.timeout,
         fn.is_generator,
+        o.schedule.spec if o.schedule is not None and fn._method is None else None,
     )
 
 

@@ -34,6 +34,7 @@ OPTION_NAMES = (
     "max_inputs",
     "serialized",
     "include_source",
+    "schedule",
 )
 
 
@@ -91,6 +92,7 @@ class FunctionOptions:
     name: str | None = None
     ephemeral_disk: int | None = None  # MiB of scratch disk per worker (Nomad's ephemeral_disk)
     single_use_containers: bool = False  # each worker runs one input, then exits
+    schedule: Any = None  # jr.Cron or jr.Period: fires only when the app is deployed
 
     @classmethod
     def parse(cls, **options: Any) -> FunctionOptions:
@@ -145,6 +147,14 @@ class FunctionOptions:
                     out[key] = bool(value)
                 # serialized, include_source: functions always travel pickled, with their
                 # source module by value, so both are accepted as they are.
+            elif key == "schedule":
+                from ._schedule import Cron, Period
+
+                if value is not None and not isinstance(value, Cron | Period):
+                    raise TypeError(
+                        f"schedule= takes jr.Cron('0 2 * * *') or jr.Period(days=1), not {value!r}"
+                    )
+                out[key] = value
             elif key == "max_inputs":
                 out["single_use_containers"] = _max_inputs(value)
             else:  # image: checked when the Image support resolves it

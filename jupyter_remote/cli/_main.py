@@ -12,6 +12,7 @@ from ._deploy import add_parser as add_deploy
 from ._image import add_parser as add_image
 from ._nomad import add_parser as add_nomad
 from ._run import add_parser as add_run
+from ._schedule import add_parser as add_schedule
 from ._secret import add_parser as add_secret
 from ._shell import add_parser as add_shell
 from ._volume import add_parser as add_volume
@@ -27,6 +28,7 @@ _COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_volume,
     add_nomad,
     add_deploy,
+    add_schedule,
 )
 
 

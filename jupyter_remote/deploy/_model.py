@@ -16,6 +16,7 @@ from ..backends import WorkerSpec
 from ..controller import Scaling
 from ..protocol import FunctionDef
 from ..retries import Retries
+from ._schedule import ScheduleSpec
 
 __all__ = ["DeployedFunction", "Deployment"]
 
@@ -33,6 +34,7 @@ class DeployedFunction:
     retries: Retries
     timeout: float | None
     generator: bool
+    schedule: ScheduleSpec | None = None  # fires only here, on the app server
 
 
 @dataclass(frozen=True)
@@ -52,4 +54,9 @@ class Deployment:
             "deployed_at": self.deployed_at,
             "functions": sorted(self.functions),
             "classes": {name: sorted(methods) for name, methods in sorted(self.classes.items())},
+            "schedules": {
+                name: f.schedule.describe()
+                for name, f in sorted(self.functions.items())
+                if f.schedule is not None
+            },
         }

@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from ..controller import CallState, Controller, OutputLine, controller
 from ..controller._calls import END, ERR, OK, Batch
 from ..exceptions import ConfigError, NotFoundError, OutputExpiredError
 from ..protocol import (
+    Chunk,
     Control,
     ControlReply,
     FunctionRef,
@@ -42,6 +44,7 @@ from ..protocol import (
 )
 from ._model import DeployedFunction, Deployment
 from ._paths import remove_state, state_dir, state_file, write_private
+from ._scheduler import Scheduler, split_schedule_name
 from ._store import DeploymentStore
 
 __all__ = ["REF_PREFIX", "AppServer", "ref_for", "serve"]
@@ -79,6 +82,7 @@ class AppServer:
         self.started = time.time()
         self.stopping = threading.Event()
         self.spawned: dict[str, _Spawned] = {}
+        self.scheduler = Scheduler(self)
         self._logs = state_dir() / "logs"
         self._logs.mkdir(mode=0o700, exist_ok=True)
 
@@ -148,23 +152,42 @@ class AppServer:
                 f"{msg.ref.label} is {'' if fn.generator else 'not '}a generator function: "
                 f"call it with .{verb}(...)"
             )
+        chunks = list(msg.chunks)
+        return await self.start_call(deployment, fn, chunks, msg.n_inputs, msg.kind)
+
+    async def start_call(
+        self,
+        deployment: Deployment,
+        fn: DeployedFunction,
+        chunks: list[Chunk],
+        n_inputs: int,
+        kind: str = "call",
+        on_output: Callable[[OutputLine], None] | None = None,
+    ) -> CallState:
+        """Start a call of ``fn`` in its version's pool; what it prints goes to the app's log."""
         target = await self.ctl.pool(_pool_app(deployment), fn.tag, fn.backend, fn.spec, fn.scaling)
         call = CallState(
             target,
             fn.fdef,
             fn.method,
-            msg.n_inputs,
+            n_inputs,
             fn.retries,
             fn.timeout,
             fn.generator,
             self.ctl.settings.max_worker_deaths,
             log_lines=self.ctl.settings.log_lines,
         )
-        call.kind = msg.kind
+        call.kind = kind
         log_path = self._logs / f"{deployment.app}.log"
-        call.on_output = lambda line: _append_log(log_path, fn.tag, line)
+
+        def output(line: OutputLine) -> None:
+            _append_log(log_path, fn.tag, line)
+            if on_output is not None:
+                on_output(line)
+
+        call.on_output = output
         call.on_event = lambda event: None
-        batches = [Batch(call, first, payload, size) for first, payload, size in msg.chunks]
+        batches = [Batch(call, first, payload, size) for first, payload, size in chunks]
         target.add_call(call, batches)
         return call
 
@@ -238,6 +261,19 @@ class AppServer:
             call = self._find(str(args["id"])).call
             call.pool.cancel(call)
             return None
+        if op == "schedules":
+            return self.scheduler.schedules()
+        if op in ("pause", "resume", "run_now", "runs"):
+            app, name = split_schedule_name(str(args["name"]))
+            if op == "run_now":
+                return {"run_id": await self.scheduler.run_now(app, name)}
+            if op == "runs":
+                self.scheduler._scheduled(app, name)
+                return await asyncio.to_thread(self.scheduler.runs, app, name)
+            await self.scheduler.pause(app, name, op == "pause")
+            return None
+        if op == "run_log":
+            return await asyncio.to_thread(self.scheduler.log_of, str(args["id"]))
         if op == "shutdown":
             return None
         raise ConfigError(f"the app server does not know the request {op!r}")
@@ -287,6 +323,7 @@ def serve() -> int:
             ctl.loop.run(server.load(app))
         except Exception as exc:  # one broken deployment must not keep the others down
             log.error("jupyter_remote: cannot resume app %s: %s", app, exc)
+    ctl.loop.call_soon(server.scheduler.start)
     host, port = ctl.loopback
     state = {"pid": os.getpid(), "host": host, "port": port, "token": server.token}
     state["started"] = server.started

@@ -4,6 +4,8 @@ Layout::
 
     <url>/apps/<app>/deployment.pkl     the live Deployment (replaced atomically)
     <url>/apps/<app>/history.jsonl      one JSON line per deploy and stop
+    <url>/apps/<app>/schedules/<fn>.json a schedule's state: next fire, paused, the run going
+    <url>/apps/<app>/runs/<run id>.json  one record per scheduled run (and .log: its output)
 
 On a local path the directories are mode 0700 and the files 0600: a
 deployment holds the secret values its functions were deployed with. A
@@ -145,6 +147,54 @@ class DeploymentStore:
     def _missing(self, app: str) -> NotFoundError:
         names = ", ".join(self.apps()) or "none"
         return NotFoundError(f"no app {app!r} is deployed (deployed apps: {names})")
+
+    # -- small files: schedule states and run records ----------------------------------
+
+    def put(self, app: str, rel: str, data: bytes) -> None:
+        """Write ``apps/<app>/<rel>`` atomically (0600 on a local path)."""
+        local = self._local_dir(app)
+        if local is not None:
+            path = local / rel
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(path, data)
+            return
+        fs = self._fs()
+        url = f"{self._app_dir(app)}/{rel}"
+        fs.makedirs(url.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{url}.{uuid.uuid4().hex}.tmp"
+        fs.pipe_file(tmp, data)
+        fs.mv(tmp, url)
+
+    def get(self, app: str, rel: str) -> bytes:
+        """The bytes of ``apps/<app>/<rel>``; ``FileNotFoundError`` if there are none."""
+        local = self._local_dir(app)
+        if local is not None:
+            return (local / rel).read_bytes()
+        with self._fs().open(f"{self._app_dir(app)}/{rel}", "rb") as f:
+            data: bytes = f.read()
+            return data
+
+    def names(self, app: str, folder: str, suffix: str) -> list[str]:
+        """The names (without ``suffix``) of the files in ``apps/<app>/<folder>``."""
+        local = self._local_dir(app)
+        if local is not None:
+            base = local / folder
+            if not base.is_dir():
+                return []
+            return sorted(p.name[: -len(suffix)] for p in base.iterdir() if p.name.endswith(suffix))
+        fs = self._fs()
+        found = fs.glob(f"{self._app_dir(app)}/{folder}/*{suffix}")
+        return sorted(str(p).rsplit("/", 1)[-1][: -len(suffix)] for p in found)
+
+    def get_json(self, app: str, rel: str) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.get(app, rel))
+        except FileNotFoundError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put_json(self, app: str, rel: str, value: dict[str, Any]) -> None:
+        self.put(app, rel, json.dumps(value).encode())
 
     # -- history ----------------------------------------------------------------------
 

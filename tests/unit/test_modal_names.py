@@ -209,7 +209,7 @@ def test_from_import_of_an_unserved_name_says_so() -> None:
 
 
 def test_planned_names_say_not_yet() -> None:
-    for name in ("Dict", "Queue", "Cron", "Period", "asgi_app", "fastapi_endpoint", "batched"):
+    for name in ("Dict", "Queue", "asgi_app", "fastapi_endpoint", "batched"):
         with pytest.raises(jr.NotSupportedError, match="not yet supported"):
             getattr(jr, name)
     from jupyter_remote import partial_function
@@ -244,7 +244,6 @@ def test_the_table_never_shadows_a_served_name() -> None:
         ("enable_memory_snapshot", True, "@enter"),
         ("network_file_systems", {}, "use volumes="),
         ("proxy", None, "option proxy="),
-        ("schedule", None, "option schedule= is not yet supported"),
         ("keep_warm", 1, "renamed: use min_containers="),
     ],
 )
