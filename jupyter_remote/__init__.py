@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         LocalEntrypoint,
         Secret,
         Volume,
+        concurrent,
         enter,
         exit,
         method,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         WorkerStartError,
     )
     from .retries import Retries
+    from .runtime import current_function_call_id, current_input_id
 
 __version__ = "0.1.0"
 
@@ -73,6 +75,9 @@ __all__ = [
     "WorkerDiedError",
     "WorkerError",
     "WorkerStartError",
+    "concurrent",
+    "current_function_call_id",
+    "current_input_id",
     "enter",
     "exit",
     "load_ipython_extension",
@@ -88,6 +93,7 @@ _HOME = {
     if not name.endswith("ipython_extension")  # defined below
 }
 _HOME["Retries"] = ".retries"
+_HOME["current_function_call_id"] = _HOME["current_input_id"] = ".runtime"
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK
+from ._concurrent import CONCURRENT_MARK
 from ._function import Function
 from ._options import FunctionOptions
 
@@ -71,6 +72,12 @@ class Cls:
             for name, attr in vars(user_cls).items()
             if callable(attr) and getattr(attr, METHOD_MARK, False)
         ]
+        marked = [name for name, attr in vars(user_cls).items() if hasattr(attr, CONCURRENT_MARK)]
+        if marked:
+            raise TypeError(
+                f"@concurrent(...) is on method {marked[0]!r} of {user_cls.__name__}; put it on "
+                "the class instead, under @app.cls(): all its methods share the worker's limit"
+            )
         if not self.methods:
             raise TypeError(
                 f"{user_cls.__name__} has no @jupyter_remote.method(); decorate the methods "

@@ -19,6 +19,7 @@ from ..protocol import FunctionDef, Payload
 from ..runtime._mounts import MOUNTS_ENV, encode_mounts
 from ..state import secret_store
 from ._call import FunctionCall
+from ._concurrent import concurrency_of
 from ._image import Image
 from ._options import FunctionOptions
 from ._pickling import Inputs, chunk_size_for, function_def, pickle_chunks, pickle_inputs
@@ -104,7 +105,8 @@ class Function(Generic[P, R]):
         self._method = method
         self._fdef: FunctionDef | None = None
         self._pool: Pool | None = None
-        self.is_generator = inspect.isgeneratorfunction(raw_f)
+        self.is_generator = inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(raw_f)
+        self.concurrency = concurrency_of(cls_target[0] if cls_target is not None else raw_f)
         self.remote: _Remote[P, R] = _Remote(self)
         self.map = _Dual(self._map, self._map_aio)
         self.starmap = _Dual(self._starmap, self._starmap_aio)
@@ -157,6 +159,10 @@ class Function(Generic[P, R]):
                 for key, value in env:
                     digest.update(f"\0{key}\0{value}".encode())
                 fdef = fdef._replace(hash=digest.hexdigest()[:32], env=env)
+            most = self.concurrency.max_inputs
+            if most != 1:  # a worker must not keep a definition with another limit
+                digest = hashlib.sha256(f"{fdef.hash}\0max_inputs={most}".encode())
+                fdef = fdef._replace(hash=digest.hexdigest()[:32], max_inputs=most)
             self._fdef = fdef
         return self._fdef
 
@@ -203,7 +209,11 @@ class Function(Generic[P, R]):
             image=o.image,
         )
         scaling = Scaling(
-            o.min_containers, o.max_containers, o.buffer_containers, o.scaledown_window
+            o.min_containers,
+            o.max_containers,
+            o.buffer_containers,
+            o.scaledown_window,
+            *self.concurrency,
         )
         return spec, scaling
 

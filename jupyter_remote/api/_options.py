@@ -31,11 +31,23 @@ OPTION_NAMES = (
 )
 
 
+# Options Modal replaced by something else, and what to write instead.
+_REPLACED = {
+    "allow_concurrent_inputs": (
+        "allow_concurrent_inputs= was replaced by a decorator, as in Modal: stack "
+        "@jupyter_remote.concurrent(max_inputs=N) under @app.function() (or under @app.cls())"
+    ),
+}
+
+
 def check_option_names(given: Mapping[str, Any], where: str) -> None:
     """Raise ``TypeError`` naming unknown options, with a suggestion and the valid names."""
     unknown = [k for k in given if k not in OPTION_NAMES]
     if not unknown:
         return
+    for key in unknown:
+        if key in _REPLACED:
+            raise TypeError(f"{where}: {_REPLACED[key]}")
     hints = []
     for key in unknown:
         close = difflib.get_close_matches(key, OPTION_NAMES, n=1)

@@ -11,6 +11,10 @@ Threads:
   per-input timeouts by reporting the input and exiting (the controller
   replaces the worker), and tells the main thread when a slow batch's
   partial results are due. The main thread's loop over inputs reads no clock.
+
+Inputs of ``async`` functions, and of definitions that take several inputs at
+once (``@concurrent``), are admitted by the main thread and run on the worker's
+event loop or in threads: see ``_concurrent``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ from ..protocol import (
     safe_str,
     salvage,
 )
-from ._capture import CaptureStream, FdCapture, OutputBuffer
+from ._capture import INPUT_TAG, CaptureStream, FdCapture, OutputBuffer
+from ._concurrent import Runner, is_async
+from ._context import set_sequential
 
 __all__ = ["EXIT_TIMEOUT", "Worker", "emit"]
 
@@ -64,12 +70,18 @@ PARTIAL_RESULTS_EVERY = 0.1
 class _Loaded:
     """A function definition as the worker runs it."""
 
-    def __init__(self, fdef: FunctionDef) -> None:
+    def __init__(self, fdef: FunctionDef, call_hook: Callable[[Callable[[], Any]], Any]) -> None:
         self.kind = fdef.kind
         self.name = fdef.name
         self.obj: Any = None
         self._payload = fdef.payload
         self.entered = False
+        self._call_hook = call_hook  # awaits async hooks on the worker's loop
+        self.max_inputs = fdef.max_inputs
+        # One slot per input that may run at once; the main thread holds one while it runs
+        # a batch itself, so a class with sync and async methods never runs more.
+        self.slots = threading.Semaphore(fdef.max_inputs)
+        self._concurrent: dict[str | None, bool] = {}
         os.environ.update(dict(fdef.env))  # secrets: visible to the user code, as env vars
 
     def target(self, method: str | None) -> Callable[..., Any]:
@@ -83,7 +95,7 @@ class _Loaded:
         if self.kind == "class":
             if not self.entered:
                 for hook in _marked(self.obj, ENTER_MARK):
-                    hook()
+                    self._call_hook(hook)
                 self.entered = True
             return getattr(self.obj, method or "__call__")  # type: ignore[no-any-return]
         return self.obj  # type: ignore[no-any-return]
@@ -91,7 +103,14 @@ class _Loaded:
     def exit(self) -> None:
         if self.kind == "class" and self.entered:
             for hook in _marked(self.obj, EXIT_MARK):
-                hook()
+                self._call_hook(hook)
+
+    def concurrent(self, method: str | None, target: Callable[..., Any]) -> bool:
+        """Whether inputs of ``method`` run in the :class:`Runner` (async, or several at once)."""
+        known = self._concurrent.get(method)
+        if known is None:
+            known = self._concurrent[method] = self.max_inputs > 1 or is_async(target)
+        return known
 
 
 def _marked(obj: Any, mark: str) -> list[Callable[[], Any]]:
@@ -186,6 +205,11 @@ class Worker:
         # Set by the watchdog when the running batch has results to report (partial results).
         self._results_due = False
         self._results_at = 0.0
+        self._runner = Runner(self)
+
+    @property
+    def cancelled_calls(self) -> set[int]:
+        return self._cancelled
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -217,7 +241,7 @@ class Worker:
 
     def emit(self, kind: str, data: Any) -> None:
         """Send a structured event for the running input (after the output before it)."""
-        call_id, index = self.output.tag
+        call_id, index = INPUT_TAG.get(self.output.tag)
         payload = dumps(data)
         self.flush_output()
         self.send(Event(call_id, index, kind, payload))
@@ -252,6 +276,7 @@ class Worker:
 
     def _cancel(self, call_id: int) -> None:
         self._cancelled.add(call_id)
+        self._runner.cancel(call_id)
         running = self._running
         if running is not None and running[1] == call_id and self._interruptible:
             os.kill(os.getpid(), signal.SIGINT)
@@ -289,8 +314,15 @@ class Worker:
                         self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
                 else:
                     seen = None
+                over = self._runner.overdue(now)
+                if over is not None:
+                    self._runner.flush_all()  # what finished is not run again elsewhere
+                    self.flush_output()
+                    self.send(TimedOut(*over))
+                    self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
                 if running is not None and now - self._results_at > PARTIAL_RESULTS_EVERY:
                     self._results_due = True
+                self._runner.flush_due(now, PARTIAL_RESULTS_EVERY)
                 self.flush_output()
                 if now - last_beat > HEARTBEAT_EVERY:
                     self.send(Heartbeat())
@@ -305,6 +337,7 @@ class Worker:
     def serve(self) -> None:
         global _current
         _current = self
+        set_sequential(self._sequential_input)
         signal.signal(signal.SIGINT, self._on_sigint)
         signal.signal(signal.SIGTERM, lambda *_: self._inbox.put(Shutdown()))
         sys.stdout = CaptureStream(self.output, 1, "<stdout>")
@@ -316,6 +349,7 @@ class Worker:
             if isinstance(msg, Shutdown):
                 break
             self._run_batch(msg)
+        self._runner.drain()
         for loaded in self._defs.values():
             try:
                 loaded.exit()
@@ -325,7 +359,7 @@ class Worker:
 
     def _run_batch(self, batch: RunBatch) -> None:
         if batch.function is not None and batch.function.hash not in self._defs:
-            self._defs[batch.function.hash] = _Loaded(batch.function)
+            self._defs[batch.function.hash] = _Loaded(batch.function, self._runner.call_hook)
         data: Any = []
         kwargs: dict[str, Any] = {}
         unloadable: list[tuple[int, Failure]] = []
@@ -351,6 +385,15 @@ class Worker:
         if unloadable:
             skip = {off for off, _ in unloadable}
             offsets = [off for off in offsets if off not in skip]
+        if loaded.concurrent(batch.method, target):
+
+            def args_of(off: int) -> tuple[Any, ...]:
+                return tuple(c[off] for c in data) if columns else tuple(data[off])
+
+            self._runner.run_batch(
+                batch, loaded.slots, loaded.max_inputs, target, offsets, args_of, kwargs, unloadable
+            )
+            return
         # The common map of one argument calls ``target(column[off])``, nothing more.
         fast = columns and len(data) == 1 and not kwargs and not batch.generator
         column = data[0] if fast else ()
@@ -364,6 +407,7 @@ class Worker:
         start = 0  # position in offsets of the first input not reported yet
         self._results_due = False
         self._results_at = time.monotonic()
+        loaded.slots.acquire()  # free unless async inputs of this class still run
         self._running = batch
         for pos, off in enumerate(offsets):
             if call_id in cancelled_calls:
@@ -377,7 +421,7 @@ class Worker:
                         value = target(column[off])
                     elif batch.generator:
                         args = tuple(c[off] for c in data) if columns else data[off]
-                        self._run_generator(batch, off, target, args, kwargs)
+                        self.run_generator(batch, off, target, args, kwargs)
                         value = None
                     elif columns:
                         value = target(*[c[off] for c in data], **kwargs)
@@ -396,16 +440,30 @@ class Worker:
                 values.append(value)
             if self._results_due:
                 ran = offsets[start : pos + 1]
-                self._send_results(batch.batch_id, ran, values, failures, cancelled)
+                self.send_results(batch.batch_id, ran, values, failures, cancelled)
                 values, failures, cancelled = [], [], []
                 start = pos + 1
         self._running = None
+        loaded.slots.release()
         # Late output (a subprocess's last lines) still belongs to the batch's last input.
         if self._fds is not None:
             self._fds.settle()
-        self._send_results(batch.batch_id, offsets[start:], values, failures, cancelled, done=True)
+        self.send_results(batch.batch_id, offsets[start:], values, failures, cancelled, done=True)
 
-    def _run_generator(
+    def _sequential_input(self) -> tuple[str, int] | None:
+        """``(call_ref, index)`` of the input the main thread runs now (for ``_context``)."""
+        running = self._running
+        if running is None or not self._interruptible:
+            return None
+        return running.call_ref, self.output.tag[1]
+
+    def yielded(self, batch: RunBatch, off: int, value: Any) -> None:
+        """Send one value a generator input yielded (after the output before it)."""
+        payload = dumps(value)
+        self.flush_output()
+        self.send(Yielded(batch.batch_id, off, payload))
+
+    def run_generator(
         self,
         batch: RunBatch,
         off: int,
@@ -417,10 +475,9 @@ class Worker:
         if not inspect.isgenerator(gen):
             raise TypeError(f"{getattr(target, '__name__', target)!r} is not a generator function")
         for value in gen:
-            self.flush_output()
-            self.send(Yielded(batch.batch_id, off, dumps(value)))
+            self.yielded(batch, off, value)
 
-    def _send_results(
+    def send_results(
         self,
         batch_id: int,
         ran: Sequence[int],
