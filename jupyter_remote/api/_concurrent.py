@@ -36,7 +36,7 @@ def _count(name: str, value: Any) -> int:
 def concurrent(
     _warn_parentheses_missing: Any = None,
     *,
-    max_inputs: int,
+    max_inputs: int | None = None,
     target_inputs: int | None = None,
 ) -> Callable[[T], T]:
     """Let one worker run up to ``max_inputs`` inputs at once.
@@ -58,6 +58,11 @@ def concurrent(
             "Positional arguments are not allowed. Did you forget parentheses? "
             "Suggestion: `@jupyter_remote.concurrent(max_inputs=N)`."
         )
+    if max_inputs is None:
+        raise TypeError(
+            "@concurrent() needs max_inputs=, the most inputs one worker runs at once: "
+            "e.g. `@jupyter_remote.concurrent(max_inputs=10)`"
+        )
     most = _count("max_inputs", max_inputs)
     target = most if target_inputs is None else _count("target_inputs", target_inputs)
     if target > most:
@@ -65,7 +70,7 @@ def concurrent(
             f"@concurrent(target_inputs={target}) is above max_inputs={most}; "
             "target_inputs is what each worker aims at, max_inputs its limit"
         )
-    mark = Concurrency(most, target)
+    mark = (most, target)  # a plain tuple: the worker unpickles it without importing the API
 
     def deco(obj: T) -> T:
         from ._cls import Cls
@@ -87,4 +92,4 @@ def concurrent(
 def concurrency_of(obj: Any) -> Concurrency:
     """What ``@concurrent`` set on a function or class (one input at a time without it)."""
     mark = getattr(obj, CONCURRENT_MARK, None)
-    return mark if isinstance(mark, Concurrency) else Concurrency()
+    return Concurrency(*mark) if isinstance(mark, tuple) and len(mark) == 2 else Concurrency()
