@@ -78,7 +78,7 @@ def test_missing_parentheses_and_wrong_order_are_explained() -> None:
         jr.concurrent()
     app = jr.App("unit-concurrent-order")
     f = app.function()(lambda x: x)
-    with pytest.raises(TypeError, match="under @app.function"):
+    with pytest.raises(TypeError, match=r"under @app\.function"):
         jr.concurrent(max_inputs=2)(f)
 
 
