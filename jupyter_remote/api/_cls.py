@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK
-from ._concurrent import CONCURRENT_MARK
+from ._concurrent import CONCURRENT_MARK, Concurrency, concurrency_of, parse_concurrency
 from ._function import Function
 from ._options import FunctionOptions
 
@@ -62,10 +62,17 @@ def method(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:
 class Cls:
     """What ``@app.cls()`` returns; call it like the class to get an instance handle."""
 
-    def __init__(self, app: App, user_cls: type, options: FunctionOptions) -> None:
+    def __init__(
+        self,
+        app: App,
+        user_cls: type,
+        options: FunctionOptions,
+        concurrency: Concurrency | None = None,
+    ) -> None:
         self.app = app
         self.user_cls = user_cls
         self.options = options
+        self.concurrency = concurrency or concurrency_of(user_cls)
         self.name = options.name or user_cls.__name__
         self.methods = [
             name
@@ -92,7 +99,12 @@ class Cls:
         return ClsInstance(self, args, kwargs)
 
     def with_options(self, **options: Any) -> Cls:
-        return Cls(self.app, self.user_cls, self.options.merge(**options))
+        return Cls(self.app, self.user_cls, self.options.merge(**options), self.concurrency)
+
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls:
+        """A copy whose workers run up to ``max_inputs`` inputs at once (as ``@concurrent``)."""
+        concurrency = parse_concurrency(max_inputs, target_inputs)
+        return Cls(self.app, self.user_cls, self.options, concurrency)
 
 
 class ClsInstance:
@@ -130,6 +142,7 @@ class ClsInstance:
                 tag=self._tag,
                 cls_target=(cls.user_cls, self._args, self._kwargs),
                 method=name,
+                concurrency=cls.concurrency,
             )
             fn.local = self._local_method(name)  # type: ignore[method-assign]
             self._functions[name] = fn

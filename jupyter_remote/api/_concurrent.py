@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ..exceptions import ConfigError
 
-__all__ = ["CONCURRENT_MARK", "Concurrency", "concurrency_of", "concurrent"]
+__all__ = ["CONCURRENT_MARK", "Concurrency", "concurrency_of", "concurrent", "parse_concurrency"]
 
 CONCURRENT_MARK = "__jupyter_remote_concurrent__"
 MAX_INPUTS = 10_000
@@ -63,14 +63,7 @@ def concurrent(
             "@concurrent() needs max_inputs=, the most inputs one worker runs at once: "
             "e.g. `@jupyter_remote.concurrent(max_inputs=10)`"
         )
-    most = _count("max_inputs", max_inputs)
-    target = most if target_inputs is None else _count("target_inputs", target_inputs)
-    if target > most:
-        raise ConfigError(
-            f"@concurrent(target_inputs={target}) is above max_inputs={most}; "
-            "target_inputs is what each worker aims at, max_inputs its limit"
-        )
-    mark = (most, target)  # a plain tuple: the worker unpickles it without importing the API
+    mark = tuple(parse_concurrency(max_inputs, target_inputs))  # plain: the worker needs no API
 
     def deco(obj: T) -> T:
         from ._cls import Cls
@@ -87,6 +80,18 @@ def concurrent(
         return obj
 
     return deco
+
+
+def parse_concurrency(max_inputs: Any, target_inputs: Any = None) -> Concurrency:
+    """Check ``max_inputs`` and ``target_inputs`` (which defaults to ``max_inputs``)."""
+    most = _count("max_inputs", max_inputs)
+    target = most if target_inputs is None else _count("target_inputs", target_inputs)
+    if target > most:
+        raise ConfigError(
+            f"@concurrent(target_inputs={target}) is above max_inputs={most}; "
+            "target_inputs is what each worker aims at, max_inputs its limit"
+        )
+    return Concurrency(most, target)
 
 
 def concurrency_of(obj: Any) -> Concurrency:

@@ -19,7 +19,7 @@ from ..protocol import FunctionDef, Payload
 from ..runtime._mounts import MOUNTS_ENV, encode_mounts
 from ..state import secret_store
 from ._call import FunctionCall
-from ._concurrent import concurrency_of
+from ._concurrent import Concurrency, concurrency_of
 from ._image import Image
 from ._options import FunctionOptions
 from ._pickling import Inputs, chunk_size_for, function_def, pickle_chunks, pickle_inputs
@@ -96,6 +96,7 @@ class Function(Generic[P, R]):
         tag: str | None = None,
         cls_target: tuple[type, tuple[Any, ...], dict[str, Any]] | None = None,
         method: str | None = None,
+        concurrency: Concurrency | None = None,
     ) -> None:
         self.app = app
         self.raw_f = raw_f
@@ -106,7 +107,9 @@ class Function(Generic[P, R]):
         self._fdef: FunctionDef | None = None
         self._pool: Pool | None = None
         self.is_generator = inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(raw_f)
-        self.concurrency = concurrency_of(cls_target[0] if cls_target is not None else raw_f)
+        self.concurrency = concurrency or concurrency_of(
+            cls_target[0] if cls_target is not None else raw_f
+        )
         self.remote: _Remote[P, R] = _Remote(self)
         self.map = _Dual(self._map, self._map_aio)
         self.starmap = _Dual(self._starmap, self._starmap_aio)
@@ -135,6 +138,7 @@ class Function(Generic[P, R]):
             tag=self.tag,
             cls_target=self._cls_target,
             method=self._method,
+            concurrency=self.concurrency,
         )
 
     # -- plumbing shared by every verb ------------------------------------------------

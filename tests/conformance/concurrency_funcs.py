@@ -178,3 +178,11 @@ class Service:
         await asyncio.sleep(0)
         if self.exit_marker:
             Path(self.exit_marker).write_text("async exit ran")
+
+
+class Meeter:
+    """No ``@concurrent`` of its own: the caller sets it with ``Cls.with_concurrency``."""
+
+    @jr.method()
+    async def meet(self, token: str, n: int, x: int) -> Ids:
+        return await _meet(token, n, x)

@@ -7,8 +7,10 @@ finish only if the worker runs them at once; nothing asserts on a duration.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -96,6 +98,22 @@ class ConcurrencyConformance:
         _wait_for_file(marker, "the coroutine's cancellation")
         assert marker.read_text() == "cancelled"
 
+    def test_ctrl_c_cancels_the_running_coroutine(self, app: jr.App, tmp_path: Path) -> None:
+        waiter = app.function()(cf.wait_cancelled)
+        started, marker = tmp_path / "started", tmp_path / "marker"
+
+        def interrupt_once_started() -> None:
+            _wait_for_file(started, "the input starting")
+            _thread.interrupt_main()  # what Ctrl-C (a kernel interrupt) does
+
+        thread = threading.Thread(target=interrupt_once_started, daemon=True)
+        thread.start()
+        with pytest.raises(KeyboardInterrupt):
+            waiter.remote(str(started), str(marker))
+        thread.join()
+        _wait_for_file(marker, "the coroutine's cancellation")
+        assert marker.read_text() == "cancelled"
+
     def test_async_without_concurrent_runs_one_input_at_a_time(
         self, app: jr.App, token: str
     ) -> None:
@@ -162,6 +180,11 @@ class ConcurrencyConformance:
         assert [r[0] for r in threads] == [0, 1, 2]
         app.stop()
         assert marker.read_text() == "async exit ran"
+
+    def test_cls_with_concurrency_sets_it_for_a_class(self, app: jr.App, token: str) -> None:
+        Meeter = app.cls(max_containers=1)(cf.Meeter).with_concurrency(max_inputs=4)
+        results = list(Meeter().meet.map([token] * 4, [4] * 4, range(4)))
+        assert [r[0] for r in results] == [0, 1, 2, 3]
 
     # -- ids and autoscaling -----------------------------------------------------------
 

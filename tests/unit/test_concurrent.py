@@ -52,6 +52,12 @@ def test_function_and_cls_read_the_mark() -> None:
             pass
 
     assert C().m.concurrency == Concurrency(6, 6)
+    faster = C.with_concurrency(max_inputs=9, target_inputs=3)
+    assert faster().m.concurrency == Concurrency(9, 3)
+    assert faster.with_options(cpu=2)().m.concurrency == Concurrency(9, 3)
+    assert C().m.with_options(cpu=2).concurrency == Concurrency(6, 6)
+    with pytest.raises(jr.ConfigError, match="above max_inputs=2"):
+        C.with_concurrency(max_inputs=2, target_inputs=4)
 
 
 @pytest.mark.parametrize(
