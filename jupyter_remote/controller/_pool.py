@@ -9,8 +9,8 @@ workers go after ``scaledown_window`` seconds.
 
 A function that takes several inputs at once (``@concurrent(max_inputs=N,
 target_inputs=M)``) is dispatched by inputs instead: a worker takes batches
-while it holds fewer than M inputs, and up to N once every worker holds M; the
-pool grows to hold its work at M inputs per worker.
+while it holds fewer than M inputs, and up to N once every worker holds M and
+none is starting; the pool grows to hold its work at M inputs per worker.
 
 Liveness never depends on a Python thread of the worker getting the GIL: user
 code may hold it for minutes (a long C call), silencing the worker's heartbeats
@@ -172,10 +172,16 @@ class Pool:
         self.autoscale()
 
     def _pump_concurrent(self) -> None:
-        """Fill ready workers up to ``target_inputs`` each, then up to ``max_inputs``."""
+        """Fill ready workers up to ``target_inputs`` each, then up to ``max_inputs``.
+
+        The burst past ``target_inputs`` waits while workers are starting: they come
+        to take that work (the autoscaler launched them for it).
+        """
         queue = self.queue
         ready = [w for w in self.workers.values() if w.state == "ready"]
-        for cap in (self.scaling.target_inputs, self.scaling.max_inputs):
+        s = self.scaling
+        starting = any(w.state == "starting" for w in self.workers.values())
+        for cap in (s.target_inputs,) if starting else (s.target_inputs, s.max_inputs):
             ready.sort(key=lambda w: w.load)
             for ws in ready:
                 load = ws.load

@@ -186,3 +186,14 @@ class Meeter:
     @jr.method()
     async def meet(self, token: str, n: int, x: int) -> Ids:
         return await _meet(token, n, x)
+
+
+@jr.concurrent(max_inputs=2)
+async def stuck_or_second_try(x: int, marker: str) -> int:
+    """Input 0 never ends; input 1 hangs on its first attempt and returns on its next."""
+    if x == 1 and Path(marker).exists():
+        return x
+    if x == 1:
+        Path(marker).write_text("first attempt")
+    await asyncio.sleep(WAIT * 4)
+    return x

@@ -156,6 +156,16 @@ class ConcurrencyConformance:
         text = calls.logs()
         assert all(f"met {x}\n" in text for x in range(4))
 
+    def test_timeout_fails_its_input_and_the_others_run_again(
+        self, app: jr.App, tmp_path: Path
+    ) -> None:
+        f = app.function(timeout=1, max_containers=1)(cf.stuck_or_second_try)
+        marker = tmp_path / "marker"
+        out = list(f.map([0, 1], [str(marker)] * 2, return_exceptions=True))
+        assert isinstance(out[0], jr.FunctionTimeoutError) and "input 0 ran" in str(out[0])
+        assert out[1] == 1  # it ran beside input 0, was run again, and no death was counted
+        assert marker.read_text() == "first attempt"
+
     def test_cancel_interrupts_a_sync_input_in_a_thread(self, app: jr.App, tmp_path: Path) -> None:
         spin = app.function()(cf.spin_interruptible)
         started, marker = tmp_path / "started", tmp_path / "marker"
