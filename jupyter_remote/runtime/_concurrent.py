@@ -5,11 +5,14 @@ when it takes several inputs at once (``@concurrent(max_inputs=N)``); plain sync
 functions with one input at a time stay on the main thread (``_worker``), with no
 cost added per input.
 
-The worker's main thread admits inputs in order: each takes one of the
-definition's ``max_inputs`` slots (waiting while all are taken, so ``max_inputs=1``
-runs them one by one) and starts as a task on the event loop (a thread started on
-first use, kept running between inputs so background tasks live on, as in Modal)
-or in the definition's thread pool. Each input sets its output tag and its ids in
+Each input takes one of the definition's ``max_inputs`` slots to start (so
+``max_inputs=1`` runs them one by one) and gives it back when it ends. Async
+inputs are started by the event loop (a thread started on first use, kept running
+between inputs so background tasks live on, as in Modal): a batch waits there
+until slots are free, and an input that ends starts the next one, so a batch of
+async inputs costs no thread switch per input. Sync inputs are started by the
+worker's main thread, which waits for a slot, in the definition's thread pool.
+Each input sets its output tag and its ids in
 its own context (``INPUT_TAG``, ``CALL_REF``). Finished inputs of a batch are
 reported together: when the batch is done, else by the watchdog every
 ``PARTIAL_RESULTS_EVERY`` (:meth:`Runner.flush_due`).
@@ -24,10 +27,12 @@ others elsewhere (:meth:`Runner.overdue`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ctypes
 import inspect
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +48,14 @@ __all__ = ["Runner", "is_async"]
 
 T = TypeVar("T")
 _CANCELLED = object()  # the outcome of an input whose call was cancelled
+
+
+def _nothing() -> None:
+    pass
+
+
+def _no_args(off: int) -> tuple[Any, ...]:
+    return ()
 
 
 def is_async(target: Callable[..., Any]) -> bool:
@@ -61,6 +74,12 @@ class _BatchRun:
         self.values: list[tuple[int, Any]] = []
         self.failures = failures
         self.cancelled: list[int] = []
+        # What the loop needs to start the async inputs not started yet (loop thread only).
+        self.pending: deque[int] = deque()
+        self.target: Callable[..., Any] = _nothing
+        self.args_of: Callable[[int], tuple[Any, ...]] = _no_args
+        self.kwargs: dict[str, Any] = {}
+        self.slots: threading.Semaphore | None = None
 
 
 class _Active:
@@ -89,6 +108,7 @@ class Runner:
         self._active: dict[tuple[int, int], _Active] = {}  # (batch_id, offset) -> input
         self._runs: dict[int, _BatchRun] = {}  # batch_id -> batch with unreported outcomes
         self._pools: dict[int, ThreadPoolExecutor] = {}  # id(slots) -> that definition's pool
+        self._waiting: list[_BatchRun] = []  # async batches with inputs to start (loop only)
         self._flushed_at = time.monotonic()
 
     # -- the event loop ------------------------------------------------------------
@@ -121,7 +141,7 @@ class Runner:
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop()).result()
 
-    # -- admitting inputs (main thread) ------------------------------------------
+    # -- admitting inputs: sync ones here, on the main thread ---------------------
 
     def run_batch(
         self,
@@ -134,43 +154,77 @@ class Runner:
         kwargs: dict[str, Any],
         failures: list[tuple[int, Failure]],
     ) -> None:
-        """Start the inputs at ``offsets``, each once a slot is free; return when all started."""
+        """Run the inputs at ``offsets``; return once the sync ones have all started."""
         run = _BatchRun(batch, failures)
-        coroutines = is_async(target)
-        cancelled_calls = self._worker.cancelled_calls
         with self._lock:
             self._runs[batch.batch_id] = run
-        i, n = 0, len(offsets)
-        while i < n:
+        if is_async(target):
+            run.pending.extend(offsets)
+            run.target, run.args_of, run.kwargs, run.slots = target, args_of, kwargs, slots
+            self.loop().call_soon_threadsafe(self._queue_async, run)
+            return
+        cancelled_calls = self._worker.cancelled_calls
+        pool = self._pool(slots, max_inputs)
+        for off in offsets:
             slots.acquire()
-            group = [offsets[i]]
-            i += 1
-            while i < n and slots.acquire(blocking=False):  # start what fits in one step
-                group.append(offsets[i])
-                i += 1
             if batch.call_id in cancelled_calls:
-                for _ in group:
-                    slots.release()
+                slots.release()
                 with run.lock:
-                    run.cancelled.extend(group)
+                    run.cancelled.append(off)
                 continue
-            actives = [_Active(run, off) for off in group]
-            with self._lock:
-                for active in actives:
-                    self._active[batch.batch_id, active.off] = active
-            with run.lock:
-                run.outstanding += len(actives)
-            inputs = [(active, args_of(active.off)) for active in actives]
-            if coroutines:
-                self.loop().call_soon_threadsafe(self._start_tasks, inputs, target, kwargs, slots)
-            else:
-                pool = self._pool(slots, max_inputs)
-                for active, args in inputs:
-                    pool.submit(self._thread_input, active, target, args, kwargs, slots)
+            active = self._start(run, off)
+            pool.submit(self._thread_input, active, target, args_of(off), kwargs, slots)
+        self._admitted_all(run)
+
+    def _start(self, run: _BatchRun, off: int) -> _Active:
+        active = _Active(run, off)
+        with self._lock:
+            self._active[run.batch.batch_id, off] = active
+        with run.lock:
+            run.outstanding += 1
+        return active
+
+    def _admitted_all(self, run: _BatchRun) -> None:
         with run.lock:
             run.admitted_all = True
             if run.outstanding == 0:
                 self._report(run, done=True)
+
+    def released(self) -> None:
+        """A slot was given back outside the loop: async batches waiting may start now."""
+        if self._waiting and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._admit)
+
+    # -- starting async inputs (loop thread) ---------------------------------------
+
+    def _queue_async(self, run: _BatchRun) -> None:
+        self._waiting.append(run)
+        self._admit()
+
+    def _admit(self) -> None:
+        """Start the inputs of waiting async batches that free slots allow, in order."""
+        loop = asyncio.get_running_loop()
+        cancelled_calls = self._worker.cancelled_calls
+        for run in list(self._waiting):
+            slots = run.slots
+            assert slots is not None
+            while run.pending:
+                if run.batch.call_id in cancelled_calls:
+                    with run.lock:
+                        run.cancelled.extend(run.pending)
+                    run.pending.clear()
+                elif slots.acquire(blocking=False):
+                    active = self._start(run, run.pending.popleft())
+                    coro = self._task_input(
+                        active, run.target, run.args_of(active.off), run.kwargs, slots
+                    )
+                    # A fresh context: not the one of the input whose end started this one.
+                    active.task = loop.create_task(coro, context=contextvars.Context())
+                else:
+                    break
+            if not run.pending:
+                self._waiting.remove(run)
+                self._admitted_all(run)
 
     def _pool(self, slots: threading.Semaphore, max_inputs: int) -> ThreadPoolExecutor:
         pool = self._pools.get(id(slots))
@@ -189,17 +243,6 @@ class Runner:
         CALL_REF.set(batch.call_ref)
         self._worker.output.tag = tag  # output below Python goes to the input started last
         return tag
-
-    def _start_tasks(
-        self,
-        inputs: list[tuple[_Active, tuple[Any, ...]]],
-        target: Callable[..., Any],
-        kwargs: dict[str, Any],
-        slots: threading.Semaphore,
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        for active, args in inputs:
-            active.task = loop.create_task(self._task_input(active, target, args, kwargs, slots))
 
     async def _task_input(
         self,
@@ -227,6 +270,8 @@ class Runner:
         finally:
             slots.release()
             self._finish(active, outcome)
+            if self._waiting:
+                self._admit()
 
     async def _async_generator(
         self, active: _Active, target: Callable[..., Any], args: tuple[Any, ...], kwargs: Any
@@ -273,6 +318,7 @@ class Runner:
         finally:
             slots.release()
             self._finish(active, outcome)
+            self.released()
 
     def _finish(self, active: _Active, outcome: Any) -> None:
         run = active.run

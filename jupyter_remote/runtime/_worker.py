@@ -445,6 +445,7 @@ class Worker:
                 start = pos + 1
         self._running = None
         loaded.slots.release()
+        self._runner.released()
         # Late output (a subprocess's last lines) still belongs to the batch's last input.
         if self._fds is not None:
             self._fds.settle()
