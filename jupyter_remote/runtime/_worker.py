@@ -525,6 +525,13 @@ class Worker:
                     f"{safe_str(exc)}); return plain data "
                     "(numbers, strings, lists, dicts, numpy arrays) or save it to a Volume"
                 )
+                if inspect.iscoroutine(value):
+                    value.close()  # never awaited: say why, not "never awaited" on exit
+                    err = SerializationError(
+                        "the function returned a coroutine but is not an `async def` (a "
+                        "decorator's wrapper hides it): make the wrapper `async def` too, "
+                        "`return await fn(*args, **kwargs)`, so the worker awaits it"
+                    )
                 failures.append((off, failure_from_exception(err)))
             else:
                 keep_ok.append(off)

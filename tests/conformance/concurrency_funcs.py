@@ -197,3 +197,8 @@ async def stuck_or_second_try(x: int, marker: str) -> int:
         Path(marker).write_text("first attempt")
     await asyncio.sleep(WAIT * 4)
     return x
+
+
+def hidden_coroutine(x: int) -> Any:
+    """A sync wrapper around a coroutine function: what a careless decorator makes."""
+    return double(x)

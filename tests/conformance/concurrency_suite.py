@@ -77,6 +77,11 @@ class ConcurrencyConformance:
         assert isinstance(remote, RemoteTraceback)
         assert "in araise" in str(remote) and "_concurrent.py" not in str(remote)
 
+    def test_coroutine_from_a_sync_wrapper_is_explained(self, app: jr.App) -> None:
+        hidden = app.function()(cf.hidden_coroutine)
+        with pytest.raises(jr.SerializationError, match="make the wrapper `async def` too"):
+            hidden.remote(1)
+
     def test_async_retries_cover_user_exceptions(self, app: jr.App, tmp_path: Path) -> None:
         flaky = app.function(retries=jr.Retries(max_retries=2, initial_delay=0.01))(cf.fail_twice)
         assert flaky.remote(str(tmp_path / "attempts")) == 3
