@@ -30,13 +30,19 @@ if TYPE_CHECKING:
         exit,
         method,
     )
+    from .api._output import enable_output
     from .exceptions import (
+        AlreadyExistsError,
         BackendError,
         CallCancelledError,
         ConfigError,
         FunctionTimeoutError,
         GpuUnavailableError,
+        ImageBuildError,
         JupyterRemoteError,
+        JupyterRemoteTimeoutError,
+        NotFoundError,
+        NotSupportedError,
         OutputExpiredError,
         RemoteError,
         SerializationError,
@@ -47,10 +53,12 @@ if TYPE_CHECKING:
     )
     from .retries import Retries
     from .runtime import current_function_call_id, current_input_id
+    from .runtime._task import is_local
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyExistsError",
     "App",
     "BackendError",
     "CallCancelledError",
@@ -64,7 +72,10 @@ __all__ = [
     "Image",
     "ImageBuildError",
     "JupyterRemoteError",
+    "JupyterRemoteTimeoutError",
     "LocalEntrypoint",
+    "NotFoundError",
+    "NotSupportedError",
     "OutputExpiredError",
     "RemoteError",
     "Retries",
@@ -78,8 +89,10 @@ __all__ = [
     "concurrent",
     "current_function_call_id",
     "current_input_id",
+    "enable_output",
     "enter",
     "exit",
+    "is_local",
     "load_ipython_extension",
     "method",
     "unload_ipython_extension",
@@ -94,6 +107,26 @@ _HOME = {
 }
 _HOME["Retries"] = ".retries"
 _HOME["current_function_call_id"] = _HOME["current_input_id"] = ".runtime"
+_HOME["enable_output"] = ".api._output"
+_HOME["is_local"] = ".runtime._task"
+
+# Modal's module paths (``modal.gpu.H100``, ``modal.exception.NotFoundError`` after
+# ``import modal``): submodules imported on first attribute access.
+_SUBMODULES = frozenset(
+    {
+        "app",
+        "cls",
+        "exception",
+        "functions",
+        "gpu",
+        "image",
+        "output",
+        "partial_function",
+        "retries",
+        "secret",
+        "volume",
+    }
+)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -112,6 +145,13 @@ def unload_ipython_extension(ipython: Any) -> None:
 def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
+        if name in _SUBMODULES:
+            return importlib.import_module(f".{name}", __name__)
+        from ._unsupported import unsupported_name
+
+        error = unsupported_name("jupyter_remote", name)
+        if error is not None:
+            raise error
         raise AttributeError(f"module 'jupyter_remote' has no attribute {name!r}")
     value = getattr(importlib.import_module(home, __name__), name)
     globals()[name] = value

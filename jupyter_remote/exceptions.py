@@ -4,28 +4,34 @@
 
     JupyterRemoteError
     ├── ConfigError (also ValueError)      bad setting, option or resource request
-    │   └── GpuUnavailableError            no GPU of the requested kind here
+    │   ├── GpuUnavailableError            no GPU of the requested kind here
+    │   ├── NotFoundError                  no volume, secret or Function of that name here
+    │   └── AlreadyExistsError             a volume or secret of that name exists already
     ├── SerializationError                 an argument, result or function cannot be pickled
     │   └── VersionMismatchError           caller and worker run different Python versions
     ├── WorkerError                        a worker could not start or died
     │   ├── WorkerStartError               the worker process never connected (shows its stderr)
     │   └── WorkerDiedError                killed, OOM, segfault, node lost: retries exhausted
-    ├── FunctionTimeoutError (also TimeoutError)   an input ran past ``timeout=``
-    ├── OutputExpiredError (also TimeoutError)     ``FunctionCall.get(timeout=)`` elapsed
+    ├── JupyterRemoteTimeoutError (also TimeoutError)
+    │   ├── FunctionTimeoutError           an input ran past ``timeout=``
+    │   └── OutputExpiredError             ``FunctionCall.get(timeout=)`` elapsed
     ├── CallCancelledError                 the call was cancelled
     ├── BackendError                       the backend (process launcher, Nomad) failed
     │   └── ImageBuildError                building an Image failed (shows the installer's output)
+    ├── NotSupportedError (also NotImplementedError)   a Modal feature jupyter_remote does not serve
     └── RemoteError                        user code raised an exception that cannot be rebuilt here
 
 Exceptions raised by user code are re-raised as their own type when they
 unpickle in the caller, with the remote traceback attached as ``__cause__``.
 Lower-level errors (pickling, sockets, HTTP) are translated into this tree in
-one place each, with ``raise ... from exc``.
+one place each, with ``raise ... from exc``. ``jupyter_remote.exception`` gives
+Modal's exception names as aliases into this tree.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyExistsError",
     "BackendError",
     "CallCancelledError",
     "ConfigError",
@@ -33,6 +39,9 @@ __all__ = [
     "GpuUnavailableError",
     "ImageBuildError",
     "JupyterRemoteError",
+    "JupyterRemoteTimeoutError",
+    "NotFoundError",
+    "NotSupportedError",
     "OutputExpiredError",
     "RemoteError",
     "RemoteTraceback",
@@ -56,6 +65,14 @@ class GpuUnavailableError(ConfigError):
     """The backend has no GPU matching the request."""
 
 
+class NotFoundError(ConfigError):
+    """No volume, secret or other named object exists under that name."""
+
+
+class AlreadyExistsError(ConfigError):
+    """A volume, secret or other named object of that name exists already."""
+
+
 class SerializationError(JupyterRemoteError):
     """Something could not be pickled or unpickled."""
 
@@ -76,11 +93,15 @@ class WorkerDiedError(WorkerError):
     """A worker died while running an input, more often than the requeue cap allows."""
 
 
-class FunctionTimeoutError(JupyterRemoteError, TimeoutError):
+class JupyterRemoteTimeoutError(JupyterRemoteError, TimeoutError):
+    """Something took too long to happen (Modal's ``modal.exception.TimeoutError``)."""
+
+
+class FunctionTimeoutError(JupyterRemoteTimeoutError):
     """An input attempt ran longer than the function's ``timeout``."""
 
 
-class OutputExpiredError(JupyterRemoteError, TimeoutError):
+class OutputExpiredError(JupyterRemoteTimeoutError):
     """``FunctionCall.get(timeout=...)`` elapsed before the result arrived."""
 
 
@@ -102,6 +123,13 @@ class ImageBuildError(BackendError):
 
     def __reduce__(self) -> tuple[type[ImageBuildError], tuple[str, str, str]]:
         return (type(self), (str(self), self.key, self.output))
+
+
+class NotSupportedError(JupyterRemoteError, NotImplementedError):
+    """A Modal feature (a name, an option) that jupyter_remote does not serve, or not yet.
+
+    The message names the feature and, where there is one, what to use instead.
+    """
 
 
 class RemoteError(JupyterRemoteError):

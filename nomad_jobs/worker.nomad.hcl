@@ -49,6 +49,11 @@ job "jr-demo-embed-3f2a9c41" {           # <job_prefix>-<app>-<function>-<sessio
       unlimited = false
     }
 
+    # Only with @app.function(ephemeral_disk=MiB); otherwise Nomad's default (300 MB).
+    # ephemeral_disk {
+    #   size = 2048
+    # }
+
     task "worker" {
       driver = "raw_exec"                # or "exec"; docker: see the end of this file
 

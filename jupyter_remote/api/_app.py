@@ -7,8 +7,10 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
+from .._unsupported import APP_ATTRIBUTES, unsupported_attribute
 from ..config import load_settings
 from ..controller import controller
+from ..exceptions import NotSupportedError
 from ._cls import Cls
 from ._function import Function
 from ._options import FunctionOptions, check_option_names
@@ -54,8 +56,20 @@ class App:
         secrets: Any = (),
         volumes: Any = None,
         backend: str | None = None,
+        tags: dict[str, str] | None = None,
+        include_source: bool | None = None,
     ) -> None:
+        if tags is not None and not (
+            isinstance(tags, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+        ):
+            raise TypeError(f"App(tags=...) takes a dict of str to str, not {tags!r}")
+        if include_source is not None and not isinstance(include_source, bool):
+            raise TypeError("App(include_source=...) takes True or False")
         self.name = name or "app"
+        # Modal's tags label an app for its dashboard; here they are kept for the caller.
+        self.tags: dict[str, str] = dict(tags or {})
+        self._image = image
         self._defaults: dict[str, Any] = {}
         if image is not None:
             self._defaults["image"] = image
@@ -69,9 +83,19 @@ class App:
         self.registered_entrypoints: dict[str, LocalEntrypoint] = {}
         self._running_backend: str | None = None
         self._depth = 0
+        self._started = False  # from the first call or run() until stop()
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} backend={self.backend_name!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names App does not have: Modal's get our error naming them.
+        raise unsupported_attribute(APP_ATTRIBUTES, "App", name)
+
+    @property
+    def image(self) -> Any:
+        """The ``image=`` given to ``App(...)``: the default image of its functions (or None)."""
+        return self._image
 
     @property
     def backend_name(self) -> str:
@@ -97,7 +121,9 @@ class App:
         Options: ``gpu``, ``cpu`` (cores), ``memory`` (MiB or "16Gi"), ``timeout`` (s, per
         input attempt), ``retries`` (int or ``Retries``), ``max_containers``,
         ``min_containers``, ``buffer_containers``, ``scaledown_window`` (s), ``env``,
-        ``name``; ``image``, ``secrets``, ``volumes`` are reserved for a later version.
+        ``name``, ``image``, ``secrets``, ``volumes`` (defaults from ``App(...)``),
+        ``ephemeral_disk`` (MiB), ``single_use_containers``. Modal options that are not
+        served here raise ``NotSupportedError`` naming them.
         """
         if _warn_parentheses_missing is not None:
             raise TypeError(_PARENS.format("function"))
@@ -149,13 +175,32 @@ class App:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    def include(self, other: App) -> App:
+        """Add ``other``'s functions, classes and entrypoints to this app's (Modal's ``include``).
+
+        They keep running under ``other`` (its name, its workers); this makes
+        them visible to ``jupyter-remote run`` and ``registered_functions`` here.
+        """
+        if not isinstance(other, App):
+            raise TypeError(f"App.include takes an App, not {type(other).__name__}")
+        self.registered_functions.update(other.registered_functions)
+        self.registered_classes.update(other.registered_classes)
+        self.registered_entrypoints.update(other.registered_entrypoints)
+        return self
+
     @contextlib.contextmanager
-    def run(self, *, backend: str | None = None) -> Iterator[App]:
+    def run(self, *, backend: str | None = None, detach: bool = False) -> Iterator[App]:
         """Run the app for the ``with`` block, then stop its workers.
 
         Without it, the first call starts the app, which lives until ``app.stop()``
-        or the end of the process.
+        or the end of the process. ``detach=True`` (an app that outlives the
+        caller) needs the app server and is refused until it exists.
         """
+        if detach:
+            raise NotSupportedError(
+                "app.run(detach=True) is not yet supported: an app that outlives this process "
+                "needs the app server (deployments); use app.run()"
+            )
         if backend is not None:
             self._running_backend = backend
         self._depth += 1
@@ -168,11 +213,18 @@ class App:
                 self.stop()
                 self._running_backend = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the app runs: from ``run()`` or its first call until ``stop()``."""
+        return self._started
+
     def _ensure_running(self) -> None:
         ctl = controller()
         ctl.backend(self.backend_name)  # validates the name early
+        self._started = True
 
     def stop(self) -> None:
         """Stop every worker of this app (they start again on the next call)."""
+        self._started = False
         ctl = controller()
         ctl.loop.run(ctl.stop_pools(self.name))

@@ -14,7 +14,8 @@ import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK
+from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK, FunctionRef
+from ..runtime._refs import publish, resolve
 from ._concurrent import CONCURRENT_MARK, Concurrency, concurrency_of, parse_concurrency
 from ._function import Function
 from ._options import FunctionOptions
@@ -95,6 +96,11 @@ class Cls:
     def __repr__(self) -> str:
         return f"<Cls {self.app.name}.{self.name}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A reference (see runtime._refs): ``Model(...).method.remote()`` works on a worker.
+        ref = FunctionRef(publish(self), "cls", f"{self.app.name}.{self.name}", tuple(self.methods))
+        return (resolve, (ref,))
+
     def __call__(self, *args: Any, **kwargs: Any) -> ClsInstance:
         return ClsInstance(self, args, kwargs)
 
@@ -124,6 +130,11 @@ class ClsInstance:
             tag = f"{cls.name}-{hashlib.sha256(key).hexdigest()[:8]}"
         self._tag = tag
         self._functions: dict[str, Function[..., Any]] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        cls = self._cls
+        label = f"{cls.app.name}.{self._tag}"
+        return (resolve, (FunctionRef(publish(self), "instance", label, tuple(cls.methods)),))
 
     def __getattr__(self, name: str) -> Function[..., Any]:
         cls = self.__dict__.get("_cls")

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -15,8 +17,11 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from ..backends import WorkerSpec
 from ..controller import CallState, Pool, Scaling, controller
 from ..controller._calls import Batch
-from ..protocol import FunctionDef, Payload
+from ..controller._nested import set_starter
+from ..exceptions import ConfigError, NotFoundError
+from ..protocol import FunctionDef, FunctionRef, Invoke, Payload
 from ..runtime._mounts import MOUNTS_ENV, encode_mounts
+from ..runtime._refs import publish, resolve
 from ..state import secret_store
 from ._call import FunctionCall
 from ._concurrent import Concurrency, concurrency_of
@@ -122,6 +127,11 @@ class Function(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Function {self.app.name}.{self.tag}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A reference, whatever state this object holds: this Function again in this
+        # process, a proxy calling it through the controller on a worker (runtime._refs).
+        return (resolve, (FunctionRef(publish(self), "function", self.label),))
+
     def get_raw_f(self) -> Callable[P, R]:
         return self.raw_f
 
@@ -211,14 +221,17 @@ class Function(Generic[P, R]):
             env,
             controller().settings.python,
             image=o.image,
+            ephemeral_disk=o.ephemeral_disk,
         )
         scaling = Scaling(
             o.min_containers,
             o.max_containers,
             o.buffer_containers,
             o.scaledown_window,
-            *self.concurrency,
+            max_inputs=self.concurrency.max_inputs,
+            target_inputs=self.concurrency.target_inputs,
         )
+        scaling = dataclasses.replace(scaling, single_use=o.single_use_containers)
         return spec, scaling
 
     def _live_pool(self) -> Pool | None:
@@ -254,6 +267,7 @@ class Function(Generic[P, R]):
         n: int,
         generator: bool,
         kind: str = "call",
+        parent: CallState | None = None,
     ) -> CallState:
         ctl = controller()
         o = self.options
@@ -270,11 +284,40 @@ class Function(Generic[P, R]):
         )
         call.source_file = getattr(getattr(self.raw_f, "__code__", None), "co_filename", None)
         call.kind = kind
-        if _call_hook is not None:
+        if parent is not None:  # made by a worker's input: its output goes where that call's goes
+            call.on_output, call.on_event = parent.on_output, parent.on_event
+        elif _call_hook is not None:
             _call_hook(call)
         batches = [Batch(call, first, payload, size) for first, payload, size in chunks]
         ctl.loop.call_soon(pool.add_call, call, batches)
         return call
+
+    async def _start_from_worker(self, msg: Invoke, caller: Pool) -> CallState:
+        """(Loop thread.) Start the call a worker of ``caller`` asked for, as a caller would."""
+        if not self.app.running:
+            raise NotFoundError(
+                f"{self.label} cannot be called from a worker: its app {self.app.name!r} is not "
+                f"running. Start it in the caller first (`with {self.app.name}.run():`, or "
+                "call one of its functions there)."
+            )
+        if self.is_generator != msg.generator:
+            verb = "remote_gen" if self.is_generator else "remote"
+            raise TypeError(
+                f"{self.tag} is {'' if self.is_generator else 'not '}a generator "
+                f"function: call {self.tag}.{verb}(...)"
+            )
+        await asyncio.to_thread(self._definition)  # pickles; may read a secret store
+        pool = self._live_pool() or await self._open_pool()
+        self._pool = pool
+        if pool is caller and pool.max_workers == 1:
+            raise ConfigError(
+                f"{self.label} calls itself from its only worker (max_containers=1): that "
+                "worker is busy running the caller, so the call would wait forever. Raise "
+                "max_containers, or call a function that runs on other workers."
+            )
+        parent = caller.calls.get(msg.parent_call_id)
+        chunks = list(msg.chunks)
+        return self._new_call(pool, chunks, msg.n_inputs, msg.generator, msg.kind, parent)
 
     def _chunks_one(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         return [(0, pickle_inputs(self.tag, args, kwargs), 1)]
@@ -314,6 +357,7 @@ class Function(Generic[P, R]):
         self._definition()
         pool = self._get_pool()
         size = chunk_size_for(inputs.n, pool.max_workers)
+        size = 1 if self.options.single_use_containers else size  # one input per worker
         chunks = pickle_chunks(self.tag, inputs, size)
         return self._new_call(pool, chunks, inputs.n, False, "map"), size
 
@@ -391,6 +435,7 @@ class Function(Generic[P, R]):
     async def _amap_call(self, inputs: Inputs) -> CallState:
         pool = await self._aget_pool()
         size = chunk_size_for(inputs.n, pool.max_workers)
+        size = 1 if self.options.single_use_containers else size  # one input per worker
         return await self._astart(
             lambda: pickle_chunks(self.tag, inputs, size), inputs.n, kind="map"
         )
@@ -412,3 +457,17 @@ class Function(Generic[P, R]):
         call = await self._astart(lambda: self._chunks_one(args, kwargs), 1, gen=True)
         async for value in aiter_generator(call):
             yield value
+
+
+async def _start_from_worker(msg: Invoke, caller: Pool) -> CallState:
+    """A worker's call of a Function (Cls method) this process published: start it."""
+    target = resolve(msg.ref)  # in this process: the published object itself
+    if not isinstance(target, Function):
+        raise NotFoundError(
+            f"{msg.ref.label} is not a function this caller knows (a reference made by another "
+            "process?): pass the Function from the caller that runs its app"
+        )
+    return await target._start_from_worker(msg, caller)
+
+
+set_starter(_start_from_worker)

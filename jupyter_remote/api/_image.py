@@ -8,16 +8,19 @@ environment of the caller's Python (see ``jupyter_remote.backends._images``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import posixpath
 import re
+import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .._unsupported import IMAGE_METHODS, unsupported_attribute
 from ..backends._image_layers import (
     AptInstall,
     DebianSlim,
@@ -33,7 +36,8 @@ from ..backends._image_layers import (
     describe_layers,
     image_key,
 )
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, NotSupportedError
+from ..runtime._task import is_local
 
 __all__ = ["Image"]
 
@@ -55,12 +59,15 @@ def _python_version(method: str, value: object) -> str:
     match = _VERSION.fullmatch(value.strip())
     if match is None:
         raise ConfigError(f"Image.{method}: python_version={value!r} is not like {mine!r}")
-    if f"{match[1]}.{match[2]}" != mine:
+    wanted = f"{match[1]}.{match[2]}"
+    if wanted != mine:
+        found = shutil.which(f"python{wanted}")
+        where = f" (this machine has one: {found})" if found else ""
         raise ConfigError(
             f"Image.{method}: python_version={value!r} differs from this Python ({mine}): "
             "cloudpickle only loads functions and arguments in the Python version that pickled "
             f"them, so workers must run {mine}. Use python_version={mine!r} (or leave it out), "
-            f"or run this code under Python {match[1]}.{match[2]}"
+            f"or run this code under Python {wanted}{where}"
         )
     return mine
 
@@ -157,8 +164,15 @@ def _python_source(name: object) -> LocalPythonSource:
     return LocalPythonSource(name, (str(Path(spec.origin).resolve()),), package=False)
 
 
+class _ImageType(type):
+    """Modal's ``Image.from_dockerfile(...)`` and the like: our error, not an AttributeError."""
+
+    def __getattr__(cls, name: str) -> Any:
+        raise unsupported_attribute(IMAGE_METHODS, "Image", name)
+
+
 @dataclass(frozen=True, repr=False)
-class Image:
+class Image(metaclass=_ImageType):
     """The environment a function runs in. Start from :meth:`debian_slim`.
 
     Each method returns a new Image; the original is unchanged. Order within
@@ -321,6 +335,52 @@ class Image:
             remote = posixpath.join(remote, local.name)
         return self._add(LocalFile(str(local), remote))
 
+    def pip_install_from_requirements(
+        self,
+        requirements_txt: str | os.PathLike[str],
+        find_links: str | None = None,
+        *,
+        index_url: str | None = None,
+        extra_index_url: str | None = None,
+        pre: bool = False,
+    ) -> Image:
+        """Install the requirements a ``requirements.txt`` lists (read now; its lines are the key).
+
+        Comments and blank lines are skipped; installer options in the file
+        (``-r``, ``-e``, ``--hash``, ...) are refused, naming the line.
+        """
+        method = "pip_install_from_requirements"
+        if find_links is not None:
+            raise NotSupportedError(f"Image.{method}: find_links= is not supported; use index_url=")
+        path = _local(method, requirements_txt, "file")
+        packages = []
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            text = line.split(" #", 1)[0].strip()
+            if not text or text.startswith("#"):
+                continue
+            if text.startswith("-"):
+                raise ConfigError(
+                    f"Image.{method}: {path}, line {lineno}: {text!r} is an installer option; "
+                    "list plain requirements (use index_url= / extra_index_url= for indexes)"
+                )
+            packages.append(text)
+        return self._pip(method, "pip", tuple(packages), index_url, extra_index_url, pre)
+
+    # -- imports ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def imports(self) -> Iterator[None]:
+        """Imports that only have to work on the workers: ``with image.imports(): import torch``.
+
+        In the caller an ``ImportError`` inside the block is swallowed (the
+        package may be in the image only); in a worker it is raised.
+        """
+        try:
+            yield
+        except ImportError:
+            if not is_local():
+                raise
+
     # -- identity ---------------------------------------------------------------------------
 
     @property
@@ -330,3 +390,6 @@ class Image:
 
     def __repr__(self) -> str:
         return describe_layers(self.layers)
+
+    def __getattr__(self, name: str) -> Any:
+        raise unsupported_attribute(IMAGE_METHODS, "Image", name)

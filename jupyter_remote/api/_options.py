@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..exceptions import ConfigError
+from .._unsupported import unsupported_option
+from ..exceptions import ConfigError, NotSupportedError
 from ..resources import GpuRequest, parse_cpu, parse_gpu, parse_memory
 from ..retries import Retries
 
@@ -28,16 +29,12 @@ OPTION_NAMES = (
     "volumes",
     "env",
     "name",
+    "ephemeral_disk",
+    "single_use_containers",
+    "max_inputs",
+    "serialized",
+    "include_source",
 )
-
-
-# Options Modal replaced by something else, and what to write instead.
-_REPLACED = {
-    "allow_concurrent_inputs": (
-        "allow_concurrent_inputs= was replaced by a decorator, as in Modal: stack "
-        "@jupyter_remote.concurrent(max_inputs=N) under @app.function() (or under @app.cls())"
-    ),
-}
 
 
 def check_option_names(given: Mapping[str, Any], where: str) -> None:
@@ -46,8 +43,9 @@ def check_option_names(given: Mapping[str, Any], where: str) -> None:
     if not unknown:
         return
     for key in unknown:
-        if key in _REPLACED:
-            raise TypeError(f"{where}: {_REPLACED[key]}")
+        modal_only = unsupported_option(where, key)
+        if modal_only is not None:
+            raise modal_only
     hints = []
     for key in unknown:
         close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
@@ -91,6 +89,8 @@ class FunctionOptions:
     volumes: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
+    ephemeral_disk: int | None = None  # MiB of scratch disk per worker (Nomad's ephemeral_disk)
+    single_use_containers: bool = False  # each worker runs one input, then exits
 
     @classmethod
     def parse(cls, **options: Any) -> FunctionOptions:
@@ -136,6 +136,17 @@ class FunctionOptions:
                 if value is not None and not value.isidentifier():
                     raise ConfigError(f"name={value!r}: use a Python identifier")
                 out[key] = value
+            elif key == "ephemeral_disk":
+                out[key] = None if value is None else _int(key, value, 1, 10_000_000)
+            elif key in ("single_use_containers", "serialized", "include_source"):
+                if value is not None and not isinstance(value, bool):
+                    raise TypeError(f"{key} must be True or False, not {type(value).__name__}")
+                if key == "single_use_containers":
+                    out[key] = bool(value)
+                # serialized, include_source: functions always travel pickled, with their
+                # source module by value, so both are accepted as they are.
+            elif key == "max_inputs":
+                out["single_use_containers"] = _max_inputs(value)
             else:  # image: checked when the Image support resolves it
                 out[key] = value
         merged = replace(self, **out)
@@ -145,6 +156,18 @@ class FunctionOptions:
                 f"max_containers={merged.max_containers}"
             )
         return merged
+
+
+def _max_inputs(value: Any) -> bool:
+    """Modal's older ``max_inputs=1`` is ``single_use_containers=True``; no other count."""
+    if value is None:
+        return False
+    if _int("max_inputs", value, 1) != 1:
+        raise NotSupportedError(
+            f"max_inputs={value}: jupyter_remote serves only max_inputs=1 (one input per "
+            "worker: use single_use_containers=True); leave it out to reuse workers"
+        )
+    return True
 
 
 def _sequence(name: str, value: Any) -> tuple[Any, ...]:

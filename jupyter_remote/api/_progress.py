@@ -8,14 +8,21 @@ progress off.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from ..controller import CallState
 
-__all__ = ["Progress", "TerminalProgress", "make_progress", "set_progress_factory"]
+__all__ = [
+    "Progress",
+    "TerminalProgress",
+    "make_progress",
+    "override_progress",
+    "set_progress_factory",
+]
 
 
 class Progress(Protocol):
@@ -34,7 +41,22 @@ def set_progress_factory(factory: ProgressFactory | None) -> None:
     _factory = factory
 
 
+_override: list[bool] = []  # innermost last: ``enable_output`` blocks, ``run --quiet``
+
+
+@contextlib.contextmanager
+def override_progress(show: bool) -> Iterator[None]:
+    """Show (or hide) progress inside the block, whatever the ``progress`` setting says."""
+    _override.append(show)
+    try:
+        yield
+    finally:
+        _override.pop()
+
+
 def make_progress(label: str, total: int, enabled: bool) -> Progress | None:
+    if _override:
+        enabled = _override[-1]
     if not enabled:
         return None
     if _factory is not None:

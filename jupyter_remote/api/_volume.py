@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import IO
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, NotFoundError
 from ..runtime._mounts import Mount, MountSpec, check_mount_path, mounted_volume
 from ..state._volumes import (
     FileEntry,
@@ -74,8 +74,26 @@ class Volume:
         self._store: VolumeStore | None = None
 
     @staticmethod
-    def from_name(name: str, *, create_if_missing: bool = False) -> Volume:
-        """The volume ``name`` of the configured store; create it if asked, else it must exist."""
+    def from_name(
+        name: str,
+        *,
+        create_if_missing: bool = False,
+        version: int | None = None,
+        environment_name: str | None = None,
+    ) -> Volume:
+        """The volume ``name`` of the configured store; create it if asked, else it must exist.
+
+        ``version`` (Modal's volume format, 1 or 2) is accepted: both are served by
+        the same volumes here. ``environment_name`` is accepted and unused (there
+        are no Modal environments: one store per configuration).
+        """
+        if version is not None and (isinstance(version, bool) or version not in (1, 2)):
+            raise ConfigError(
+                f"Volume.from_name({name!r}, version={version!r}): Modal volumes have "
+                "version 1 or 2 (both served the same way here); leave version out"
+            )
+        if environment_name is not None and not isinstance(environment_name, str):
+            raise TypeError("Volume.from_name: environment_name must be a str")
         validate_name(name)
         mount = mounted_volume(name)
         if mount is not None:  # inside a worker that mounted it: the store the mount came from
@@ -83,7 +101,7 @@ class Volume:
         store = VolumeStore()
         if not store.exists(name):
             if not create_if_missing:
-                raise ConfigError(
+                raise NotFoundError(
                     f"volume {name!r} does not exist in {store.url}; create it with "
                     f"`Volume.from_name({name!r}, create_if_missing=True)` or "
                     f"`jupyter-remote volume create {name}`"

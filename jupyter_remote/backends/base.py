@@ -42,6 +42,7 @@ class WorkerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     python: str | None = None  # interpreter for the worker; default: the caller's
     image: Any = None  # api Image: an environment built (and cached) before workers start
+    ephemeral_disk: int | None = None  # MiB of scratch disk; Nomad's group ephemeral_disk
 
 
 @dataclass(frozen=True)

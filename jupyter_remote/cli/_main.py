@@ -12,6 +12,7 @@ from ._image import add_parser as add_image
 from ._nomad import add_parser as add_nomad
 from ._run import add_parser as add_run
 from ._secret import add_parser as add_secret
+from ._shell import add_parser as add_shell
 from ._volume import add_parser as add_volume
 
 __all__ = ["build_parser", "main"]
@@ -19,6 +20,7 @@ __all__ = ["build_parser", "main"]
 # One entry per subcommand module; each registers its parser and sets ``handler``.
 _COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_run,
+    add_shell,
     add_secret,
     add_image,
     add_volume,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import sys
 import traceback
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from ..api import LocalEntrypoint
+from ..api._progress import override_progress
 from ..backends import REGISTRY
 from ..exceptions import JupyterRemoteError, RemoteError
 from ._common import EXIT_RUNTIME, CliError, Subparsers
@@ -37,6 +39,8 @@ examples:
   jupyter-remote run train.py::main --n 3     a named entrypoint, with its parameters
   jupyter-remote run train.py::square --x 7   an @app.function(), run on a worker
   jupyter-remote run train.py::main --help    the parameters a target takes
+  jupyter-remote run -m pkg.train::main       a module, as `python -m` finds it
+  jupyter-remote run -q train.py              no progress bars
 """
 
 
@@ -53,6 +57,25 @@ def add_parser(subparsers: Subparsers) -> None:
         metavar="NAME",
         help=f"where workers run ({', '.join(sorted(REGISTRY))}); default: the App's or the "
         "JUPYTER_REMOTE_BACKEND setting",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="show no progress bars or summary lines (workers' output still streams)",
+    )
+    parser.add_argument(
+        "-m",
+        dest="module_path",
+        action="store_true",
+        help="TARGET is a module name (pkg.mod[::name]), as in `python -m`, even if a file "
+        "of that name exists",
+    )
+    parser.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="not available yet: it needs the app server (deployments)",
     )
     parser.add_argument(
         "target",
@@ -99,10 +122,10 @@ def _call(target: Runnable, args: list[Any], kwargs: dict[str, Any]) -> None:
             print(value, flush=True)
 
 
-def import_user_target(where: str) -> types.ModuleType | int:
+def import_user_target(where: str, *, module_path: bool = False) -> types.ModuleType | int:
     """Import a command's script or module; if that raises, report it and return an exit code."""
     try:
-        return import_target(where)
+        return import_target(where, module_path=module_path)
     except UserImportError as exc:
         cause = exc.__cause__
         assert cause is not None
@@ -117,15 +140,22 @@ def run(args: argparse.Namespace) -> int:
     backend: str | None = args.backend
     if backend is not None and backend not in REGISTRY:
         raise CliError(f"unknown backend {backend!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    if args.detach:
+        raise CliError(
+            "--detach is not supported yet: an app that outlives this command needs the app "
+            "server (deployments), which jupyter-remote does not have yet; run without --detach "
+            "(the app stops when this command ends)"
+        )
     where, name = split_target(args.target)
-    module = import_user_target(where)
+    module = import_user_target(where, module_path=args.module_path)
     if isinstance(module, int):
         return module  # importing it raised: the traceback is printed
     target = select(where, module, name)
     shown = f"{where}::{target.name}"
     call_args, call_kwargs = parse_call(f"jupyter-remote run {shown}", target.raw_f, args.params)
+    quiet = override_progress(False) if args.quiet else contextlib.nullcontext()
     try:
-        with target.app.run(backend=backend):
+        with quiet, target.app.run(backend=backend):
             _call(target, call_args, call_kwargs)
     except Exception as exc:  # KeyboardInterrupt and sys.exit() are main()'s to handle
         return _print_user_error(exc)

@@ -116,9 +116,18 @@ def _import_module(where: str) -> types.ModuleType:
         raise UserImportError(where) from exc
 
 
-def import_target(where: str) -> types.ModuleType:
-    """Import a script path or a module name and mark it to be pickled by value."""
-    module = _import_script(where) if _is_path(where) else _import_module(where)
+def import_target(where: str, *, module_path: bool = False) -> types.ModuleType:
+    """Import a script path or a module name and mark it to be pickled by value.
+
+    ``module_path`` (``run -m``): ``where`` is a module name even if a file of
+    that name exists here.
+    """
+    if module_path and (where.endswith(".py") or "/" in where or os.sep in where):
+        raise CliError(
+            f"-m takes a module name like pkg.mod, not the path {where!r}; drop -m to run a script"
+        )
+    is_script = not module_path and _is_path(where)
+    module = _import_script(where) if is_script else _import_module(where)
     cloudpickle.register_pickle_by_value(module)
     return module
 

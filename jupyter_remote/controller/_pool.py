@@ -69,6 +69,7 @@ class Scaling:
     max_containers: int | None = None
     buffer_containers: int = 0
     scaledown_window: float = 60.0
+    single_use: bool = False  # each worker runs one input, then is retired (Modal's option)
     max_inputs: int = 1  # inputs one worker runs at once (``@concurrent``)
     target_inputs: int = 1  # inputs per worker the autoscaler aims at (<= max_inputs)
 
@@ -152,7 +153,7 @@ class Pool:
     def pump(self) -> None:
         """Hand queued batches to ready workers, then adjust the pool's size."""
         queue = self.queue
-        if queue and self.scaling.max_inputs > 1:
+        if queue and self.scaling.max_inputs > 1 and not self.scaling.single_use:
             self._pump_concurrent()
         elif queue:
             ready = [w for w in self.workers.values() if w.state == "ready"]
@@ -161,8 +162,12 @@ class Pool:
             # strand work behind a slow input while other workers are idle or starting.
             starting = any(w.state == "starting" for w in self.workers.values())
             room = 2 if not starting and len(queue) >= 2 * len(ready) else 1
+            room = 1 if self.scaling.single_use else room
             for ws in ready:
-                while queue and len(ws.inflight) < room:
+                # A worker waiting on calls it made gets nothing more: it may be the work
+                # it waits for (a function calling itself), stuck behind its own input.
+                limit = 1 if ws.conn is not None and ws.conn.nested.waiting else room
+                while queue and len(ws.inflight) < limit:
                     batch = queue.popleft()
                     if batch.call.finished:
                         continue
@@ -422,6 +427,8 @@ class Pool:
                     call.attempt_failed(batch, index, failure_from_exception(error))
             if not ws.inflight:
                 ws.idle_since = time.monotonic()
+            if self.scaling.single_use:
+                self.retire(ws)  # its one input is done: a fresh worker takes the next
             self.pump()
 
     def disconnected(self, ws: WorkerState) -> None:

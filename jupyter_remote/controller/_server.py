@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends._images import pack_image, uv_binary
 from ..exceptions import ConfigError, ImageBuildError, JupyterRemoteError
-from ..protocol import FrameDecoder, FrameError, encode_frame, handshake
+from ..protocol import CancelInvoke, FrameDecoder, FrameError, Invoke, encode_frame, handshake
 from ..runtime._fetch import keepalive
+from ._nested import NestedCalls
 
 if TYPE_CHECKING:
     from ._controller import Controller
@@ -84,6 +85,7 @@ class Connection(asyncio.BufferedProtocol):
         self._build: tuple[WorkerState, Pool] | None = None  # a node building its image
         self._lines = bytearray()
         self._alive: asyncio.TimerHandle | None = None
+        self.nested = NestedCalls(self)  # calls the worker's user code made
 
     # -- asyncio protocol -----------------------------------------------------------
 
@@ -125,12 +127,16 @@ class Connection(asyncio.BufferedProtocol):
         if self.worker is not None and self.pool is not None:
             for msg in messages:
                 try:
-                    self.pool.message(self.worker, msg)
+                    if isinstance(msg, Invoke | CancelInvoke):
+                        self.nested.handle(self.pool, msg)
+                    else:
+                        self.pool.message(self.worker, msg)
                 except Exception:  # a bug of ours: keep serving the other messages
                     log.exception("handling %s from %s failed", type(msg).__name__, self.worker)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.controller.settled(self)
+        self.nested.close()
         if self._timer is not None:
             self._timer.cancel()
         if self._alive is not None:

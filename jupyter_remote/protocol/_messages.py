@@ -7,6 +7,8 @@ before both sides have proven they hold the session token), then carries frames
 Controller → worker: ``RunBatch``, ``Cancel``, ``Ping``, ``Shutdown``.
 Worker → controller: ``Results``, ``Yielded``, ``Output``, ``Event``, ``TimedOut``,
 ``Heartbeat``.
+Calls that user code on a worker makes (``a.remote(x)`` there) have messages of
+their own, in ``_invoke``.
 
 A batch is a slice of one call's inputs ``first .. first+n-1``: ``args`` is a
 payload of ``(data, kwargs)``, ``kwargs`` shared by every input and ``data``

@@ -26,7 +26,6 @@ others elsewhere (:meth:`Runner.overdue`).
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import ctypes
 import inspect
@@ -42,6 +41,8 @@ from ._capture import INPUT_TAG
 from ._context import CALL_REF
 
 if TYPE_CHECKING:
+    import asyncio  # imported on first async use: a worker of sync functions starts without it
+
     from ._worker import Worker
 
 __all__ = ["Runner", "is_async"]
@@ -116,6 +117,8 @@ class Runner:
     def loop(self) -> asyncio.AbstractEventLoop:
         """The worker's event loop, started on first use (only the main thread calls this)."""
         if self._loop is None:
+            import asyncio
+
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=self._serve_loop, args=(loop,), name="jr-loop")
             thread.daemon = True
@@ -125,6 +128,8 @@ class Runner:
 
     @staticmethod
     def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
+        import asyncio
+
         asyncio.set_event_loop(loop)
         loop.run_forever()
 
@@ -139,7 +144,10 @@ class Runner:
         async def run() -> T:
             return await awaitable
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop()).result()
+        loop = self.loop()  # first: it imports asyncio
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result()
 
     # -- admitting inputs: sync ones here, on the main thread ---------------------
 
@@ -203,6 +211,8 @@ class Runner:
 
     def _admit(self) -> None:
         """Start the inputs of waiting async batches that free slots allow, in order."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         cancelled_calls = self._worker.cancelled_calls
         for run in list(self._waiting):
@@ -252,6 +262,8 @@ class Runner:
         kwargs: dict[str, Any],
         slots: threading.Semaphore,
     ) -> None:
+        import asyncio
+
         batch = active.run.batch
         self._enter(active)
         outcome: Any = _CANCELLED

@@ -16,6 +16,7 @@ import sys
 from ..protocol import handshake, python_version
 from ._fetch import EXIT_REJECTED, Link
 from ._mounts import MOUNTS_ENV, MountError, active_mounts, apply_mounts, decode_mounts
+from ._task import set_task_id
 from ._worker import Worker
 
 __all__ = ["main"]
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dead-after", type=float, default=30.0)
     args = parser.parse_args(argv)
     link = Link.from_environ(args.connect, args.worker_id, pop=True)
+    set_task_id(args.worker_id)
     _gpus_from_nomad()
     _mount_volumes()
     sock = link.open(args.connect_timeout)

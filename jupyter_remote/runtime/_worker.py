@@ -5,7 +5,9 @@ Threads:
 - the **main thread** runs user code (so signals, ``KeyboardInterrupt`` and
   libraries that insist on the main thread behave as they do locally);
 - the **reader** receives frames; it queues batches for the main thread,
-  handles ``Cancel`` (raising ``KeyboardInterrupt`` in the running input) and
+  handles ``Cancel`` (raising ``KeyboardInterrupt`` in the running input, and
+  cancelling the calls that input made), files the outcomes of calls user code
+  made (``a.remote`` on a worker, see ``_client``) under their request, and
   exits the process when the controller goes away (the dead-man switch);
 - the **watchdog** flushes captured output, sends heartbeats, enforces
   per-input timeouts by reporting the input and exiting (the controller
@@ -41,6 +43,8 @@ from ..protocol import (
     FrameDecoder,
     FunctionDef,
     Heartbeat,
+    InvokeOutcomes,
+    InvokeRefused,
     Output,
     Ping,
     Results,
@@ -56,6 +60,7 @@ from ..protocol import (
     salvage,
 )
 from ._capture import INPUT_TAG, CaptureStream, FdCapture, OutputBuffer
+from ._client import Client
 from ._concurrent import Runner, is_async
 from ._context import set_sequential
 
@@ -194,6 +199,7 @@ class Worker:
         self._fds: FdCapture | None = None
         self._dead_after = dead_after
         self._send_lock = threading.Lock()
+        self.client = Client(self.send)  # calls user code makes (``a.remote`` on a worker)
         self._inbox: queue.SimpleQueue[RunBatch | Shutdown] = queue.SimpleQueue()
         self._defs: dict[str, _Loaded] = {}
         self._cancelled: set[int] = set()
@@ -239,9 +245,13 @@ class Worker:
             with contextlib.suppress(OSError):
                 os.write(self._log_fd, "".join(text for *_, text in items).encode())
 
+    def current_tag(self) -> tuple[int, int]:
+        """``(call_id, index)`` of the input running in this context (or on the main thread)."""
+        return INPUT_TAG.get(self.output.tag)
+
     def emit(self, kind: str, data: Any) -> None:
         """Send a structured event for the running input (after the output before it)."""
-        call_id, index = INPUT_TAG.get(self.output.tag)
+        call_id, index = self.current_tag()
         payload = dumps(data)
         self.flush_output()
         self.send(Event(call_id, index, kind, payload))
@@ -267,6 +277,8 @@ class Worker:
                         self._inbox.put(msg)
                     elif isinstance(msg, Cancel):
                         self._cancel(msg.call_id)
+                    elif isinstance(msg, InvokeOutcomes | InvokeRefused):
+                        self.client.deliver(msg)
                     elif not isinstance(msg, Ping):
                         self.log(f"ignoring unexpected message {type(msg).__name__}")
         except OSError as exc:
@@ -277,6 +289,7 @@ class Worker:
     def _cancel(self, call_id: int) -> None:
         self._cancelled.add(call_id)
         self._runner.cancel(call_id)
+        self.client.cancel_children(call_id)  # the calls its inputs made are cancelled too
         running = self._running
         if running is not None and running[1] == call_id and self._interruptible:
             os.kill(os.getpid(), signal.SIGINT)

@@ -38,7 +38,7 @@ from ..backends.nomad._client import (
     NomadPermissionError,
     NomadUnavailableError,
 )
-from ..exceptions import ConfigError
+from ..exceptions import AlreadyExistsError, ConfigError
 from ._secrets import SecretInfo, check_secret_name, check_values, secret_not_found
 
 __all__ = ["SECRETS_PREFIX", "NomadSecretStore", "secret_variable_path"]
@@ -98,7 +98,7 @@ class NomadSecretStore:
             if exc.status != 409:
                 raise
             # ``from None``: the 409 answer holds the existing values.
-            raise ConfigError(
+            raise AlreadyExistsError(
                 f"secret {name!r} already exists; pass overwrite=True to replace it"
             ) from None
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from ..config import config_path
-from ..exceptions import ConfigError
+from ..exceptions import AlreadyExistsError, ConfigError, NotFoundError
 
 __all__ = [
     "LocalSecretStore",
@@ -96,9 +96,9 @@ def check_values(values: Mapping[Any, Any], where: str) -> dict[str, str]:
     return checked
 
 
-def secret_not_found(name: str) -> ConfigError:
+def secret_not_found(name: str) -> NotFoundError:
     """The error every store raises for a missing secret: it says how to create one."""
-    return ConfigError(
+    return NotFoundError(
         f"secret {name!r} not found; create it with `jupyter-remote secret create {name} KEY=VALUE`"
     )
 
@@ -292,7 +292,7 @@ class LocalSecretStore:
         with self._locked():
             secrets = self._read()
             if name in secrets and not overwrite:
-                raise ConfigError(
+                raise AlreadyExistsError(
                     f"secret {name!r} already exists; pass overwrite=True to replace it"
                 )
             now = datetime.now(UTC).isoformat(timespec="seconds")

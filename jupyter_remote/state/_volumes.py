@@ -49,7 +49,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..exceptions import ConfigError
+from ..exceptions import AlreadyExistsError, ConfigError, NotFoundError
 from ..runtime._mounts import MARKER, local_root, store_key, volume_path, warn_skipped_key
 from ..runtime._mounts import VOLUME_NAME as NAME_RE
 
@@ -145,8 +145,8 @@ def display_path(rel: str) -> str:
     return "/" + rel
 
 
-def _missing_volume(name: str, url: str) -> ConfigError:
-    return ConfigError(
+def _missing_volume(name: str, url: str) -> NotFoundError:
+    return NotFoundError(
         f"volume {name!r} does not exist in {url}; create it with "
         f"`jr.Volume.from_name({name!r}, create_if_missing=True)` or "
         f"`jupyter-remote volume create {name}`"
@@ -211,7 +211,7 @@ class VolumeStore:
 
     def create(self, name: str) -> None:
         if self.exists(name):
-            raise ConfigError(f"volume {name!r} already exists in {self.url}")
+            raise AlreadyExistsError(f"volume {name!r} already exists in {self.url}")
         self._impl.make(name)
 
     def exists(self, name: str) -> bool:

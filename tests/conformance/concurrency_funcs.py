@@ -202,3 +202,20 @@ async def stuck_or_second_try(x: int, marker: str) -> int:
 def hidden_coroutine(x: int) -> Any:
     """A sync wrapper around a coroutine function: what a careless decorator makes."""
     return double(x)
+
+
+def build_nested(app: jr.App) -> Any:
+    """``outer``: two inputs at once, which meet, then each make a call that prints."""
+
+    @app.function()
+    def loud(word: str) -> str:
+        print(f"nested call of {word}")
+        return word
+
+    @app.function(max_containers=1)
+    @jr.concurrent(max_inputs=2)
+    async def outer(token: str, word: str) -> str:
+        await _meet(token, 2, 0)  # both run: for one of them, another input started last
+        return str(await loud.remote.aio(word))
+
+    return outer

@@ -21,6 +21,8 @@ import concurrency_funcs as cf
 import pytest
 
 import jupyter_remote as jr
+from jupyter_remote.api._function import set_call_hook
+from jupyter_remote.controller import CallState
 from jupyter_remote.exceptions import RemoteTraceback
 
 
@@ -181,6 +183,28 @@ class ConcurrencyConformance:
             call.get(timeout=cf.WAIT)
         _wait_for_file(marker, "the thread's interruption")
         assert marker.read_text() == "interrupted"
+
+    def test_output_of_a_nested_call_goes_where_its_own_input_goes(
+        self, app: jr.App, token: str
+    ) -> None:
+        outer = cf.build_nested(app)
+        routes: dict[str, list[str]] = {}
+
+        def route(call: CallState) -> None:  # what the notebook does: output into its cell
+            lines = routes.setdefault(f"call {len(routes)}", [])
+            call.on_output = lambda line: lines.append(line.text)
+
+        set_call_hook(route)
+        try:
+            calls = [outer.spawn(token, word) for word in ("first", "second")]
+        finally:
+            set_call_hook(None)
+        assert [c.get(timeout=cf.WAIT) for c in calls] == ["first", "second"]
+        nested = {key: [t for t in lines if "nested" in t] for key, lines in routes.items()}
+        assert nested == {
+            "call 0": ["nested call of first\n"],
+            "call 1": ["nested call of second\n"],
+        }, routes
 
     def test_cls_async_hooks_and_concurrent_methods(
         self, app: jr.App, token: str, tmp_path: Path

@@ -103,7 +103,7 @@ def test_concurrent_on_a_method_asks_for_the_class() -> None:
 
 def test_allow_concurrent_inputs_points_to_the_decorator() -> None:
     app = jr.App("unit-concurrent-old")
-    with pytest.raises(TypeError, match=r"jupyter_remote.concurrent\(max_inputs=N\)"):
+    with pytest.raises(jr.NotSupportedError, match=r"jr.concurrent\(max_inputs=N\) under @app"):
         app.function(allow_concurrent_inputs=10)
 
 

@@ -44,6 +44,8 @@ The mapping, option by option::
     spec.cpu None             Resources.CPU = 1000 MHz               Nomad's own 100 is too small
     spec.memory (MiB)         Resources.MemoryMB = memory            Nomad's "MB" is MiB
     spec.memory None          Resources.MemoryMB = 1024              Nomad's own 300 is too small
+    spec.ephemeral_disk       TaskGroups[0].EphemeralDisk            omitted when None (Nomad's
+                                {SizeMB}                             300 MB); Modal's option
     spec.gpu                  Resources.Devices = [device_block()],  see _gpu.py; the worker maps
                               Env JUPYTER_REMOTE_GPU_FROM_NVIDIA=1   NVIDIA_VISIBLE_DEVICES (below)
     no spec.gpu, raw_exec     Env CUDA_VISIBLE_DEVICES = ""          raw_exec cannot hide GPUs
@@ -321,6 +323,8 @@ def build_worker_job(
         "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
         "Tasks": [task],
     }
+    if spec.ephemeral_disk is not None:
+        group["EphemeralDisk"] = {"SizeMB": spec.ephemeral_disk}
     job: dict[str, Any] = {
         "ID": job_id,
         "Name": job_id,
