@@ -27,7 +27,6 @@ import contextlib
 import functools
 import os
 import queue
-import re
 import socket
 import sys
 import threading
@@ -38,18 +37,30 @@ from typing import Any, Literal
 
 from ..backends.nomad._client import NomadClient, NomadError, NomadNotFoundError
 from ..backends.nomad._config import NomadConfig
-from ..backends.nomad._jobspec import TASK, job_variable_path
+from ..backends.nomad._jobspec import job_variable_path
 from ..exceptions import ConfigError
+from ..state._nomad_jobs import (
+    TERMINAL,
+    WorkerJob,
+    alloc_index,
+    allocations,
+    counts,
+    created,
+    our_jobs,
+    pick_allocations,
+    read_our_job,
+    resources,
+    stop_job_and_workers,
+    task_name,
+)
 from ._common import EXIT_RUNTIME, CliError, Subparsers, confirm
 
 __all__ = ["add_parser", "gc_jobs", "job_logs", "list_jobs", "stop_job"]
 
 Handler = Callable[[argparse.Namespace], int]
 
-_TERMINAL = ("complete", "failed", "lost")
 _PROBE_TIMEOUT = 1.0
 _VARIABLE_GRACE_S = 600.0
-_ALLOC_INDEX = re.compile(r"\[(\d+)\]$")
 
 _PS_EPILOG = """\
 examples:
@@ -146,79 +157,10 @@ def _nomad_errors(handler: Handler) -> Handler:
 # -- our jobs ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Job:
-    stub: dict[str, Any]  # from the job list: Status, JobSummary, SubmitTime
-    spec: dict[str, Any]  # the job itself: Meta, TaskGroups
-
-    @property
-    def id(self) -> str:
-        return str(self.spec.get("ID", ""))
-
-    @property
-    def meta(self) -> dict[str, str]:
-        meta = self.spec.get("Meta")
-        return meta if isinstance(meta, dict) else {}
-
-    @property
-    def status(self) -> str:
-        status = str(self.stub.get("Status") or self.spec.get("Status") or "")
-        if self.spec.get("Stop"):
-            return "stopped" if status == "dead" else "stopping"
-        return status
-
-
-def _is_ours(spec: dict[str, Any]) -> bool:
-    meta = spec.get("Meta")
-    return isinstance(meta, dict) and meta.get("jupyter_remote") == "worker"
-
-
-def _our_jobs(nomad: NomadClient, stubs: list[dict[str, Any]] | None = None) -> list[_Job]:
-    """Every job with our prefix and meta, oldest first (dead ones included)."""
-    jobs = []
-    if stubs is None:
-        stubs = nomad.list_jobs(f"{nomad.config.job_prefix}-")
-    for stub in stubs:
-        if stub.get("ParentID"):
-            continue  # a worker: a dispatch of a pool's job, shown as part of it
-        try:
-            spec = nomad.job(str(stub.get("ID")))
-        except NomadNotFoundError:
-            continue  # purged since the listing
-        if _is_ours(spec):
-            jobs.append(_Job(stub, spec))
-    return sorted(jobs, key=lambda job: (_created(job), job.id))
-
-
-def _read_our_job(nomad: NomadClient, job_id: str) -> dict[str, Any]:
-    try:
-        spec = nomad.job(job_id)
-    except NomadNotFoundError:
-        raise CliError(
-            f"no job {job_id!r} in namespace {nomad.config.namespace!r} at "
-            f"{nomad.config.address}; `jupyter-remote ps --all` lists the worker jobs",
-            EXIT_RUNTIME,
-        ) from None
-    if not _is_ours(spec):
-        raise CliError(
-            f"job {job_id!r} was not started by jupyter_remote (its meta has no "
-            f'jupyter_remote = "worker"); use `nomad job` commands for it',
-            EXIT_RUNTIME,
-        )
-    return spec
-
-
 @contextlib.contextmanager
 def _client() -> Iterator[NomadClient]:
     with NomadClient(NomadConfig.load()) as nomad:
         yield nomad
-
-
-def _created(job: _Job) -> float:
-    with contextlib.suppress(ValueError):
-        return float(job.meta.get("created", ""))
-    submitted = job.stub.get("SubmitTime") or job.spec.get("SubmitTime")
-    return submitted / 1e9 if isinstance(submitted, int | float) else 0.0
 
 
 def _age(seconds: float) -> str:
@@ -227,64 +169,6 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _dispatched(nomad: NomadClient, job_id: str) -> list[str]:
-    """The ids of the workers of a pool's job: its dispatched jobs."""
-    return [str(stub.get("ID")) for stub in nomad.list_jobs(f"{job_id}/dispatch-")]
-
-
-def _allocations(nomad: NomadClient, job_id: str) -> list[dict[str, Any]]:
-    """The allocations of a job and of the workers dispatched from it."""
-    allocs = nomad.job_allocations(job_id)
-    for child in _dispatched(nomad, job_id):
-        with contextlib.suppress(NomadNotFoundError):
-            allocs.extend(nomad.job_allocations(child))
-    return allocs
-
-
-def _stop(nomad: NomadClient, job_id: str, *, purge: bool) -> None:
-    """Stop a job and every worker dispatched from it (they outlive a stopped parent)."""
-    for child in _dispatched(nomad, job_id):
-        with contextlib.suppress(NomadNotFoundError):
-            nomad.stop_job(child, purge=purge)
-    nomad.stop_job(job_id, purge=purge)
-
-
-def _counts(job: _Job) -> tuple[int, int]:
-    """Running and pending (queued or starting) workers, from the job summary."""
-    children = (job.stub.get("JobSummary") or {}).get("Children")
-    if job.spec.get("ParameterizedJob") and isinstance(children, dict):
-        return int(children.get("Running", 0)), int(children.get("Pending", 0))
-    summary = (job.stub.get("JobSummary") or {}).get("Summary") or {}
-    running = sum(int(group.get("Running", 0)) for group in summary.values())
-    pending = sum(int(group.get("Queued", 0)) + int(group.get("Starting", 0))
-                  for group in summary.values())  # fmt: skip
-    return running, pending
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-def _resources(spec: dict[str, Any]) -> str:
-    """'cpu=2 mem=4096MiB gpu=1' from the first task's Resources (one task per job)."""
-    try:
-        resources = spec["TaskGroups"][0]["Tasks"][0].get("Resources") or {}
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return "-"
-    parts = []
-    if resources.get("Cores"):
-        parts.append(f"cpu={resources['Cores']}")
-    elif resources.get("CPU"):
-        parts.append(f"cpu={_number(resources['CPU'] / 1000)}")
-    if resources.get("MemoryMB"):
-        parts.append(f"mem={resources['MemoryMB']}MiB")
-    for device in resources.get("Devices") or []:
-        name = str(device.get("Name", ""))
-        label = "gpu" if name in ("nvidia/gpu", "gpu") else name
-        parts.append(f"{label}={device.get('Count', 1)}")
-    return " ".join(parts) or "-"
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
@@ -298,9 +182,7 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 def list_jobs(args: argparse.Namespace) -> int:
     """``ps [--all]``: a table of worker jobs."""
     with _client() as nomad:
-        jobs = [
-            job for job in _our_jobs(nomad) if args.all or job.status not in ("dead", "stopped")
-        ]
+        jobs = [job for job in our_jobs(nomad) if args.all or job.status not in ("dead", "stopped")]
     if not jobs:
         more = "" if args.all else " (`jupyter-remote ps --all` includes stopped ones)"
         print(f"No jupyter_remote jobs on {nomad.config.address}{more}.")
@@ -308,7 +190,7 @@ def list_jobs(args: argparse.Namespace) -> int:
     now = time.time()
     rows = [("JOB", "FUNCTION", "OWNER", "STATUS", "RUNNING", "PENDING", "RESOURCES", "AGE")]
     for job in jobs:
-        running, pending = _counts(job)
+        running, pending = counts(job)
         rows.append((
             job.id,
             job.meta.get("function", "-"),
@@ -316,8 +198,8 @@ def list_jobs(args: argparse.Namespace) -> int:
             job.status,
             str(running),
             str(pending),
-            _resources(job.spec),
-            _age(now - _created(job)),
+            resources(job.spec),
+            _age(now - created(job)),
         ))  # fmt: skip
     _table(rows)
     return 0
@@ -326,50 +208,10 @@ def list_jobs(args: argparse.Namespace) -> int:
 # -- logs -------------------------------------------------------------------------------------
 
 
-def _alloc_index(alloc: dict[str, Any]) -> int:
-    found = _ALLOC_INDEX.search(str(alloc.get("Name", "")))
-    return int(found.group(1)) if found else -1
-
-
 def _prefix(alloc: dict[str, Any]) -> str:
     if "/dispatch-" in str(alloc.get("JobID", "")):  # one allocation per worker
         return f"[{str(alloc.get('ID', ''))[:8]}] "
-    return f"[{_alloc_index(alloc)} {str(alloc.get('ID', ''))[:8]}] "
-
-
-def _task_name(spec: dict[str, Any]) -> str:
-    try:
-        return str(spec["TaskGroups"][0]["Tasks"][0]["Name"])
-    except (KeyError, IndexError, TypeError):
-        return TASK
-
-
-def _pick_allocations(nomad: NomadClient, job_id: str, alloc: str | None) -> list[dict[str, Any]]:
-    allocs = sorted(
-        _allocations(nomad, job_id),
-        key=lambda a: (_alloc_index(a), int(a.get("CreateIndex", 0))),
-    )
-    if alloc is not None:
-        chosen = [a for a in allocs if str(a.get("ID", "")).startswith(alloc)]
-        if not chosen:
-            have = ", ".join(str(a.get("ID", ""))[:8] for a in allocs) or "none"
-            raise CliError(
-                f"job {job_id!r} has no allocation {alloc!r}; its allocations: {have}",
-                EXIT_RUNTIME,
-            )
-        if len(chosen) > 1:
-            raise CliError(
-                f"{alloc!r} matches {len(chosen)} allocations of job {job_id!r}; give more "
-                "of the ID",
-                EXIT_RUNTIME,
-            )
-        return chosen
-    if not allocs:
-        raise CliError(
-            f"job {job_id!r} has no allocations yet (`jupyter-remote ps` shows pending ones)",
-            EXIT_RUNTIME,
-        )
-    return allocs
+    return f"[{alloc_index(alloc)} {str(alloc.get('ID', ''))[:8]}] "
 
 
 class _Lines:
@@ -431,7 +273,7 @@ def _follow_log(
                     status = nomad.allocation(alloc_id).get("ClientStatus")
                 except NomadNotFoundError:
                     break
-                if status in _TERMINAL:
+                if status in TERMINAL:
                     break
                 stop.wait(1.0)
     lines.close()
@@ -486,9 +328,9 @@ def job_logs(args: argparse.Namespace) -> int:
     """``logs JOB [--stdout|--stderr] [--follow] [--alloc ID]``."""
     log_type: Literal["stdout", "stderr"] = args.log_type
     with _client() as nomad:
-        spec = _read_our_job(nomad, args.job)
-        allocs = _pick_allocations(nomad, args.job, args.alloc)
-        task = _task_name(spec)
+        spec = read_our_job(nomad, args.job)
+        allocs = pick_allocations(nomad, args.job, args.alloc)
+        task = task_name(spec)
         if args.follow:
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how -f ends
                 _follow_all(nomad, allocs, task, log_type)
@@ -505,8 +347,8 @@ def job_logs(args: argparse.Namespace) -> int:
 def stop_job(args: argparse.Namespace) -> int:
     """``stop JOB [--purge]``."""
     with _client() as nomad:
-        _read_our_job(nomad, args.job)
-        _stop(nomad, args.job, purge=args.purge)
+        read_our_job(nomad, args.job)
+        stop_job_and_workers(nomad, args.job, purge=args.purge)
         if args.purge:
             nomad.delete_variable(job_variable_path(args.job))
     print(f"{'Stopped and purged' if args.purge else 'Stopped'} job {args.job}")
@@ -564,12 +406,12 @@ def _controller(meta: dict[str, str], hostname: str) -> tuple[Liveness, str]:
     return "unknown", f"its controller at {address} did not answer within {_PROBE_TIMEOUT:g} s"
 
 
-def _finished(nomad: NomadClient, job: _Job) -> bool:
+def _finished(nomad: NomadClient, job: WorkerJob) -> bool:
     """Dead, or every allocation ended: the job does nothing any more."""
     if job.status in ("dead", "stopped"):
         return True
-    allocs = _allocations(nomad, job.id)
-    return bool(allocs) and all(a.get("ClientStatus") in _TERMINAL for a in allocs)
+    allocs = allocations(nomad, job.id)
+    return bool(allocs) and all(a.get("ClientStatus") in TERMINAL for a in allocs)
 
 
 @dataclass(frozen=True)
@@ -585,7 +427,7 @@ def _find_orphans(nomad: NomadClient) -> tuple[list[_Orphan], list[str], list[st
     orphans: list[_Orphan] = []
     notes: list[str] = []
     stubs = nomad.list_jobs(f"{nomad.config.job_prefix}-")
-    for job in _our_jobs(nomad, stubs):
+    for job in our_jobs(nomad, stubs):
         owner = job.meta.get("owner", "?")
         liveness, why = _controller(job.meta, hostname)
         if liveness == "gone":
@@ -644,7 +486,7 @@ def gc_jobs(args: argparse.Namespace) -> int:
                 return EXIT_RUNTIME
         for orphan in orphans:
             with contextlib.suppress(NomadNotFoundError):
-                _stop(nomad, orphan.job_id, purge=True)
+                stop_job_and_workers(nomad, orphan.job_id, purge=True)
             nomad.delete_variable(job_variable_path(orphan.job_id))
             print(f"Purged {orphan.job_id} (owner {orphan.owner}): {orphan.reason}")
         for path in stray:
