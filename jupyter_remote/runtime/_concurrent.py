@@ -12,10 +12,10 @@ between inputs so background tasks live on, as in Modal): a batch waits there
 until slots are free, and an input that ends starts the next one, so a batch of
 async inputs costs no thread switch per input. Sync inputs are started by the
 worker's main thread, which waits for a slot, in the definition's thread pool.
-Each input sets its output tag and its ids in
-its own context (``INPUT_TAG``, ``CALL_REF``). Finished inputs of a batch are
-reported together: when the batch is done, else by the watchdog every
-``PARTIAL_RESULTS_EVERY`` (:meth:`Runner.flush_due`).
+Each input sets its output tag and its ids in its own context (``INPUT_TAG``,
+``CALL_REF``). Finished inputs of a batch are reported together: when the batch
+is done, else by the watchdog every ``PARTIAL_RESULTS_EVERY``
+(:meth:`Runner.flush_due`).
 
 Cancelling a call cancels its running tasks (``CancelledError`` in the coroutine)
 and interrupts its running threads with ``KeyboardInterrupt`` at their next Python
@@ -245,14 +245,13 @@ class Runner:
 
     # -- running inputs ------------------------------------------------------------
 
-    def _enter(self, active: _Active) -> tuple[int, int]:
+    def _enter(self, active: _Active) -> None:
         """Mark this context as running ``active``: its output tag and its ids."""
         batch = active.run.batch
         tag = (batch.call_id, batch.first + active.off)
         INPUT_TAG.set(tag)
         CALL_REF.set(batch.call_ref)
         self._worker.output.tag = tag  # output below Python goes to the input started last
-        return tag
 
     async def _task_input(
         self,

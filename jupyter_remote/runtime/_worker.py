@@ -15,8 +15,8 @@ Threads:
   partial results are due. The main thread's loop over inputs reads no clock.
 
 Inputs of ``async`` functions, and of definitions that take several inputs at
-once (``@concurrent``), are admitted by the main thread and run on the worker's
-event loop or in threads: see ``_concurrent``.
+once (``@concurrent``), run on the worker's event loop (a thread of its own) or
+in a thread pool, and the main thread goes back to its inbox: see ``_concurrent``.
 """
 
 from __future__ import annotations
