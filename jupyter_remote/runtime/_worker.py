@@ -83,9 +83,11 @@ class _Loaded:
         self.entered = False
         self._call_hook = call_hook  # awaits async hooks on the worker's loop
         self.max_inputs = fdef.max_inputs
-        # One slot per input that may run at once; the main thread holds one while it runs
-        # a batch itself, so a class with sync and async methods never runs more.
+        # One slot per input that may run at once. Once some of its inputs ran in the Runner
+        # (``shared``), the main thread holds one while it runs a batch itself, so a class
+        # with sync and async methods never runs more; a plain sync function never pays it.
         self.slots = threading.Semaphore(fdef.max_inputs)
+        self.shared = False
         self._concurrent: dict[str | None, bool] = {}
         os.environ.update(dict(fdef.env))  # secrets: visible to the user code, as env vars
 
@@ -399,6 +401,7 @@ class Worker:
             skip = {off for off, _ in unloadable}
             offsets = [off for off in offsets if off not in skip]
         if loaded.concurrent(batch.method, target):
+            loaded.shared = True
 
             def args_of(off: int) -> tuple[Any, ...]:
                 return tuple(c[off] for c in data) if columns else tuple(data[off])
@@ -420,7 +423,9 @@ class Worker:
         start = 0  # position in offsets of the first input not reported yet
         self._results_due = False
         self._results_at = time.monotonic()
-        loaded.slots.acquire()  # free unless async inputs of this class still run
+        shared = loaded.shared  # only the main thread sets it: it cannot change in this batch
+        if shared:
+            loaded.slots.acquire()  # free unless async inputs of this class still run
         self._running = batch
         for pos, off in enumerate(offsets):
             if call_id in cancelled_calls:
@@ -457,8 +462,9 @@ class Worker:
                 values, failures, cancelled = [], [], []
                 start = pos + 1
         self._running = None
-        loaded.slots.release()
-        self._runner.released()
+        if shared:
+            loaded.slots.release()
+            self._runner.released()
         # Late output (a subprocess's last lines) still belongs to the batch's last input.
         if self._fds is not None:
             self._fds.settle()

@@ -219,3 +219,22 @@ def build_nested(app: jr.App) -> Any:
         return str(await loud.remote.aio(word))
 
     return outer
+
+
+class Mixed:
+    """No ``@concurrent``: its async and sync methods share one input at a time."""
+
+    def __init__(self) -> None:
+        self.holding = False
+
+    @jr.method()
+    async def hold(self, started: str) -> bool:
+        self.holding = True
+        Path(started).write_text("started")
+        await asyncio.sleep(1.0)  # a sync input that ran meanwhile would see holding
+        self.holding = False
+        return True
+
+    @jr.method()
+    def peek(self) -> bool:
+        return self.holding

@@ -220,6 +220,18 @@ class ConcurrencyConformance:
         app.stop()
         assert marker.read_text() == "async exit ran"
 
+    def test_sync_and_async_methods_without_concurrent_never_overlap(
+        self, app: jr.App, tmp_path: Path
+    ) -> None:
+        mixed = app.cls(max_containers=1)(cf.Mixed)()
+        started = tmp_path / "started"
+        holding = mixed.hold.spawn(str(started))
+        _wait_for_file(started, "the async input starting")
+        # Two calls queued: the controller sends the worker a second batch while it is busy.
+        peeks = [mixed.peek.spawn() for _ in range(2)]
+        assert [p.get(timeout=cf.WAIT) for p in peeks] == [False, False]
+        assert holding.get(timeout=cf.WAIT) is True
+
     def test_cls_with_concurrency_sets_it_for_a_class(self, app: jr.App, token: str) -> None:
         Meeter = app.cls(max_containers=1)(cf.Meeter).with_concurrency(max_inputs=4)
         results = list(Meeter().meet.map([token] * 4, [4] * 4, range(4)))
