@@ -201,6 +201,7 @@ class Worker:
         self._fds: FdCapture | None = None
         self._dead_after = dead_after
         self._send_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self.client = Client(self.send)  # calls user code makes (``a.remote`` on a worker)
         self._inbox: queue.SimpleQueue[RunBatch | Shutdown] = queue.SimpleQueue()
         self._defs: dict[str, _Loaded] = {}
@@ -239,9 +240,13 @@ class Worker:
                 self.sock.sendall(chunk)
 
     def flush_output(self) -> None:
-        items = self.output.take()
+        # Taken and sent under one lock: a result sent after this call never overtakes
+        # output another thread (the watchdog, a concurrent input) took just before.
+        with self._flush_lock:
+            items = self.output.take()
+            if items:
+                self.send(Output(items))
         if items:
-            self.send(Output(items))
             # A copy in the worker's own log (the backend's log file, Nomad's task logs):
             # the last lines explain a worker that dies, and `jupyter-remote logs` shows them.
             with contextlib.suppress(OSError):
