@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Period,
         Secret,
         Volume,
+        concurrent,
         enter,
         exit,
         method,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         WorkerStartError,
     )
     from .retries import Retries
+    from .runtime import current_function_call_id, current_input_id
     from .runtime._task import is_local
 
 __version__ = "0.1.0"
@@ -88,6 +90,9 @@ __all__ = [
     "WorkerDiedError",
     "WorkerError",
     "WorkerStartError",
+    "concurrent",
+    "current_function_call_id",
+    "current_input_id",
     "enable_output",
     "enter",
     "exit",
@@ -105,6 +110,7 @@ _HOME = {
     if not name.endswith("ipython_extension")  # defined below
 }
 _HOME["Retries"] = ".retries"
+_HOME["current_function_call_id"] = _HOME["current_input_id"] = ".runtime"
 _HOME["enable_output"] = ".api._output"
 _HOME["is_local"] = ".runtime._task"
 

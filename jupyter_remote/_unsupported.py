@@ -75,7 +75,6 @@ NAMES: dict[str, Unsupported] = {
     "FilePatternMatcher": Unsupported(_NO, "copy only what you need with add_local_dir"),
     "Server": Unsupported(_NO, "run the server in an @app.function()"),
     "interact": Unsupported(_NO, "use `jupyter-remote run` output or a %%remote session"),
-    "current_function_call_id": Unsupported(_PLANNED),
     "billing": Unsupported(_NO, "there is no billing: you run the workers"),
     "types": Unsupported(_NO),
     "Mount": Unsupported(_NO, "use Image.add_local_dir / add_local_python_source"),
@@ -114,6 +113,10 @@ OPTIONS: dict[str, Unsupported] = {
     "concurrency_limit": Unsupported("renamed", "use max_containers= (Modal renamed it too)"),
     "container_idle_timeout": Unsupported(
         "renamed", "use scaledown_window= (Modal renamed it too)"
+    ),
+    "allow_concurrent_inputs": Unsupported(
+        "renamed",
+        "stack @jr.concurrent(max_inputs=N) under @app.function() (or @app.cls()), as in Modal",
     ),
 }
 

@@ -1,8 +1,9 @@
-"""The user API: App, Function, Cls, FunctionCall and the class decorators."""
+"""The user API: App, Function, Cls, FunctionCall, the class decorators and ``concurrent``."""
 
 from ._app import App, LocalEntrypoint
 from ._call import FunctionCall
 from ._cls import Cls, ClsInstance, enter, exit, method
+from ._concurrent import concurrent
 from ._function import Function
 from ._image import Image
 from ._schedule import Cron, Period
@@ -21,6 +22,7 @@ __all__ = [
     "Period",
     "Secret",
     "Volume",
+    "concurrent",
     "enter",
     "exit",
     "method",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK, FunctionRef
 from ..runtime._refs import publish, resolve
+from ._concurrent import CONCURRENT_MARK, Concurrency, concurrency_of, parse_concurrency
 from ._function import Function
 from ._options import FunctionOptions
 
@@ -62,16 +63,29 @@ def method(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:
 class Cls:
     """What ``@app.cls()`` returns; call it like the class to get an instance handle."""
 
-    def __init__(self, app: App, user_cls: type, options: FunctionOptions) -> None:
+    def __init__(
+        self,
+        app: App,
+        user_cls: type,
+        options: FunctionOptions,
+        concurrency: Concurrency | None = None,
+    ) -> None:
         self.app = app
         self.user_cls = user_cls
         self.options = options
+        self.concurrency = concurrency or concurrency_of(user_cls)
         self.name = options.name or user_cls.__name__
         self.methods = [
             name
             for name, attr in vars(user_cls).items()
             if callable(attr) and getattr(attr, METHOD_MARK, False)
         ]
+        marked = [name for name, attr in vars(user_cls).items() if hasattr(attr, CONCURRENT_MARK)]
+        if marked:
+            raise TypeError(
+                f"@concurrent(...) is on method {marked[0]!r} of {user_cls.__name__}; put it on "
+                "the class instead, under @app.cls(): all its methods share the worker's limit"
+            )
         if not self.methods:
             raise TypeError(
                 f"{user_cls.__name__} has no @jupyter_remote.method(); decorate the methods "
@@ -101,7 +115,12 @@ class Cls:
         return ClsInstance(self, args, kwargs)
 
     def with_options(self, **options: Any) -> Cls:
-        return Cls(self.app, self.user_cls, self.options.merge(**options))
+        return Cls(self.app, self.user_cls, self.options.merge(**options), self.concurrency)
+
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls:
+        """A copy whose workers run up to ``max_inputs`` inputs at once (as ``@concurrent``)."""
+        concurrency = parse_concurrency(max_inputs, target_inputs)
+        return Cls(self.app, self.user_cls, self.options, concurrency)
 
 
 class ClsInstance:
@@ -144,6 +163,7 @@ class ClsInstance:
                 tag=self._tag,
                 cls_target=(cls.user_cls, self._args, self._kwargs),
                 method=name,
+                concurrency=cls.concurrency,
             )
             fn.local = self._local_method(name)  # type: ignore[method-assign]
             self._functions[name] = fn

@@ -24,6 +24,7 @@ from ..runtime._mounts import MOUNTS_ENV, encode_mounts
 from ..runtime._refs import publish, resolve
 from ..state import secret_store
 from ._call import FunctionCall
+from ._concurrent import Concurrency, concurrency_of
 from ._image import Image
 from ._options import FunctionOptions
 from ._pickling import Inputs, chunk_size_for, function_def, pickle_chunks, pickle_inputs
@@ -100,6 +101,7 @@ class Function(Generic[P, R]):
         tag: str | None = None,
         cls_target: tuple[type, tuple[Any, ...], dict[str, Any]] | None = None,
         method: str | None = None,
+        concurrency: Concurrency | None = None,
     ) -> None:
         self.app = app
         self.raw_f = raw_f
@@ -109,7 +111,10 @@ class Function(Generic[P, R]):
         self._method = method
         self._fdef: FunctionDef | None = None
         self._pool: Pool | None = None
-        self.is_generator = inspect.isgeneratorfunction(raw_f)
+        self.is_generator = inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(raw_f)
+        self.concurrency = concurrency or concurrency_of(
+            cls_target[0] if cls_target is not None else raw_f
+        )
         self.remote: _Remote[P, R] = _Remote(self)
         self.map = _Dual(self._map, self._map_aio)
         self.starmap = _Dual(self._starmap, self._starmap_aio)
@@ -158,6 +163,7 @@ class Function(Generic[P, R]):
             tag=self.tag,
             cls_target=self._cls_target,
             method=self._method,
+            concurrency=self.concurrency,
         )
 
     # -- plumbing shared by every verb ------------------------------------------------
@@ -182,6 +188,10 @@ class Function(Generic[P, R]):
                 for key, value in env:
                     digest.update(f"\0{key}\0{value}".encode())
                 fdef = fdef._replace(hash=digest.hexdigest()[:32], env=env)
+            most = self.concurrency.max_inputs
+            if most != 1:  # a worker must not keep a definition with another limit
+                digest = hashlib.sha256(f"{fdef.hash}\0max_inputs={most}".encode())
+                fdef = fdef._replace(hash=digest.hexdigest()[:32], max_inputs=most)
             self._fdef = fdef
         return self._fdef
 
@@ -229,7 +239,12 @@ class Function(Generic[P, R]):
             ephemeral_disk=o.ephemeral_disk,
         )
         scaling = Scaling(
-            o.min_containers, o.max_containers, o.buffer_containers, o.scaledown_window
+            o.min_containers,
+            o.max_containers,
+            o.buffer_containers,
+            o.scaledown_window,
+            max_inputs=self.concurrency.max_inputs,
+            target_inputs=self.concurrency.target_inputs,
         )
         scaling = dataclasses.replace(scaling, single_use=o.single_use_containers)
         return spec, scaling

@@ -120,6 +120,10 @@ class Batch:
             if not call.done[self.first + o] and self.first + o not in call.retrying
         ]
 
+    def count(self) -> int:
+        """How many inputs this batch holds (those its ``offsets`` select)."""
+        return self.size if self.offsets is None else len(self.offsets)
+
     def single(self, index: int) -> Batch:
         return Batch(self.call, self.first, self.args, self.size, (index - self.first,))
 

@@ -7,6 +7,11 @@ next batch). The pool grows with the queue up to ``max_containers``, keeps
 ``min_containers`` (+ ``buffer_containers`` while busy), and lets idle
 workers go after ``scaledown_window`` seconds.
 
+A function that takes several inputs at once (``@concurrent(max_inputs=N,
+target_inputs=M)``) is dispatched by inputs instead: a worker takes batches
+while it holds fewer than M inputs, and up to N once every worker holds M and
+none is starting; the pool grows to hold its work at M inputs per worker.
+
 Liveness never depends on a Python thread of the worker getting the GIL: user
 code may hold it for minutes (a long C call), silencing the worker's heartbeats
 while nothing is wrong. So a busy worker is not judged by its silence while
@@ -65,6 +70,8 @@ class Scaling:
     buffer_containers: int = 0
     scaledown_window: float = 60.0
     single_use: bool = False  # each worker runs one input, then is retired (Modal's option)
+    max_inputs: int = 1  # inputs one worker runs at once (``@concurrent``)
+    target_inputs: int = 1  # inputs per worker the autoscaler aims at (<= max_inputs)
 
 
 @dataclass(eq=False)
@@ -84,6 +91,11 @@ class WorkerState:
     # it last reported results (it reports finished inputs within ``PARTIAL_RESULTS_EVERY``).
     progress_at: float = field(default_factory=time.monotonic)
     exit: WorkerExit | None = None
+
+    @property
+    def load(self) -> int:
+        """Inputs sent to this worker and not yet reported done (batch by batch)."""
+        return sum(b.sent for b in self.inflight.values())
 
 
 class Pool:
@@ -141,7 +153,9 @@ class Pool:
     def pump(self) -> None:
         """Hand queued batches to ready workers, then adjust the pool's size."""
         queue = self.queue
-        if queue:
+        if queue and self.scaling.max_inputs > 1 and not self.scaling.single_use:
+            self._pump_concurrent()
+        elif queue:
             ready = [w for w in self.workers.values() if w.state == "ready"]
             ready.sort(key=lambda w: len(w.inflight))
             # A second batch per worker hides the round trip in long maps, but it must not
@@ -161,6 +175,29 @@ class Pool:
                 if not queue:
                     break
         self.autoscale()
+
+    def _pump_concurrent(self) -> None:
+        """Fill ready workers up to ``target_inputs`` each, then up to ``max_inputs``.
+
+        The burst past ``target_inputs`` waits while workers are starting: they come
+        to take that work (the autoscaler launched them for it).
+        """
+        queue = self.queue
+        ready = [w for w in self.workers.values() if w.state == "ready"]
+        s = self.scaling
+        starting = any(w.state == "starting" for w in self.workers.values())
+        for cap in (s.target_inputs,) if starting else (s.target_inputs, s.max_inputs):
+            ready.sort(key=lambda w: w.load)
+            for ws in ready:
+                load = ws.load
+                while queue and load < cap:
+                    batch = queue.popleft()
+                    if batch.call.finished:
+                        continue
+                    self._send(ws, batch)
+                    load += batch.sent
+            if not queue:
+                return
 
     def _send(self, ws: WorkerState, batch: Batch) -> None:
         call = batch.call
@@ -186,6 +223,7 @@ class Pool:
                 call.timeout,
                 call.generator,
                 batch.size,
+                call.object_id,
             )
         )
 
@@ -198,7 +236,13 @@ class Pool:
         if self.closed:
             return  # a worker leaving during close() must not start a replacement
         s = self.scaling
-        busy = len(self.queue) + sum(len(w.inflight) for w in self.workers.values())
+        if s.max_inputs > 1:
+            # A batch runs on one worker: at most max_inputs of its inputs at once.
+            held = sum(min(b.count(), s.max_inputs) for b in self.queue)
+            held += sum(w.load for w in self.workers.values())
+            busy = -(-held // s.target_inputs)
+        else:
+            busy = len(self.queue) + sum(len(w.inflight) for w in self.workers.values())
         target = max(s.min_containers, busy + (s.buffer_containers if busy else 0))
         target = min(target, self.max_workers)
         alive = self.alive()

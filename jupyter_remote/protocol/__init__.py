@@ -32,6 +32,7 @@ from ._messages import (
     Shutdown,
     TimedOut,
     Yielded,
+    input_object_id,
     new_token,
 )
 from ._serialization import (
@@ -85,6 +86,7 @@ __all__ = [
     "encode_frame",
     "failure_from_exception",
     "handshake",
+    "input_object_id",
     "loads",
     "new_token",
     "python_version",

@@ -46,6 +46,7 @@ __all__ = [
     "Shutdown",
     "TimedOut",
     "Yielded",
+    "input_object_id",
     "new_token",
 ]
 
@@ -60,6 +61,8 @@ class FunctionDef(NamedTuple):
     # Environment set before the function loads: resolved Secret values. They travel
     # only over this authenticated channel, never in a job spec, argv or log.
     env: tuple[tuple[str, str], ...] = ()
+    # How many inputs one worker runs at once (``@concurrent(max_inputs=)``; 1: one by one).
+    max_inputs: int = 1
 
     def __repr__(self) -> str:
         keys = ", ".join(k for k, _ in self.env)
@@ -78,6 +81,7 @@ class RunBatch(NamedTuple):
     timeout: float | None
     generator: bool
     size: int = 0  # inputs in ``args``: all of them fail if no input can be told apart
+    call_ref: str = ""  # the call's object id (``fc-...``): ``current_function_call_id()``
 
 
 class Cancel(NamedTuple):
@@ -138,6 +142,17 @@ class Heartbeat(NamedTuple):
 ENTER_MARK = "__jupyter_remote_enter__"
 EXIT_MARK = "__jupyter_remote_exit__"
 METHOD_MARK = "__jupyter_remote_method__"
+
+
+def input_object_id(call_ref: str, index: int) -> str:
+    """The id of input ``index`` of the call whose object id is ``call_ref``.
+
+    Shaped like Modal's (``fc-...`` for a call, ``in-...`` for an input) from our own ids:
+
+    >>> input_object_id("fc-1f2e-7", 3)
+    'in-1f2e-7-3'
+    """
+    return f"in-{call_ref.removeprefix('fc-')}-{index}"
 
 
 def new_token() -> str:

@@ -6,6 +6,10 @@ subprocesses, ``os.system``) land on file descriptors 1 and 2, which are pipes
 read by a thread and tagged with the input running when the bytes arrive.
 The :class:`OutputBuffer` coalesces both and is flushed by the worker a few
 dozen times a second and before each result, so output precedes results.
+
+Inputs that run concurrently (async tasks, threads) set :data:`INPUT_TAG` in
+their own context, so each one's ``print`` is tagged with that input; bytes on
+the file descriptors cannot be told apart and go to the input started last.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import termios
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["CaptureStream", "FdCapture", "OutputBuffer"]
+__all__ = ["INPUT_TAG", "CaptureStream", "FdCapture", "OutputBuffer"]
 
 Tag = tuple[int, int]  # (call_id, index); (-1, -1) outside any input
+
+# The tag of a concurrent input, in its own context; unset: ``OutputBuffer.tag``.
+INPUT_TAG: ContextVar[Tag] = ContextVar("jupyter_remote_input_tag")
 
 
 class OutputBuffer:
@@ -37,7 +45,7 @@ class OutputBuffer:
         self.tag: Tag = (-1, -1)
 
     def write(self, stream: int, text: str, tag: Tag | None = None) -> None:
-        call_id, index = tag if tag is not None else self.tag
+        call_id, index = tag if tag is not None else INPUT_TAG.get(self.tag)
         with self._lock:
             items = self._items
             if items:

@@ -390,7 +390,7 @@ class FunctionProxy:
                 f"{self._ref.label} is a reference made by another process: call it in the "
                 "process that defined it, or from a function running on a worker"
             )
-        parent = worker.output.tag[0]
+        parent = worker.current_tag()[0]  # the input running here, concurrent ones included
         return worker.client.invoke(self._ref, chunks, n, kind, generator, parent)
 
     def _one(self, args: tuple[Any, ...], kwargs: dict[str, Any], generator: bool = False) -> Any:

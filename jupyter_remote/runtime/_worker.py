@@ -13,6 +13,10 @@ Threads:
   per-input timeouts by reporting the input and exiting (the controller
   replaces the worker), and tells the main thread when a slow batch's
   partial results are due. The main thread's loop over inputs reads no clock.
+
+Inputs of ``async`` functions, and of definitions that take several inputs at
+once (``@concurrent``), run on the worker's event loop (a thread of its own) or
+in a thread pool, and the main thread goes back to its inbox: see ``_concurrent``.
 """
 
 from __future__ import annotations
@@ -55,8 +59,10 @@ from ..protocol import (
     safe_str,
     salvage,
 )
-from ._capture import CaptureStream, FdCapture, OutputBuffer
+from ._capture import INPUT_TAG, CaptureStream, FdCapture, OutputBuffer
 from ._client import Client
+from ._concurrent import Runner, is_async
+from ._context import set_sequential
 
 __all__ = ["EXIT_TIMEOUT", "Worker", "emit"]
 
@@ -69,12 +75,20 @@ PARTIAL_RESULTS_EVERY = 0.1
 class _Loaded:
     """A function definition as the worker runs it."""
 
-    def __init__(self, fdef: FunctionDef) -> None:
+    def __init__(self, fdef: FunctionDef, call_hook: Callable[[Callable[[], Any]], Any]) -> None:
         self.kind = fdef.kind
         self.name = fdef.name
         self.obj: Any = None
         self._payload = fdef.payload
         self.entered = False
+        self._call_hook = call_hook  # awaits async hooks on the worker's loop
+        self.max_inputs = fdef.max_inputs
+        # One slot per input that may run at once. Once some of its inputs ran in the Runner
+        # (``shared``), the main thread holds one while it runs a batch itself, so a class
+        # with sync and async methods never runs more; a plain sync function never pays it.
+        self.slots = threading.Semaphore(fdef.max_inputs)
+        self.shared = False
+        self._concurrent: dict[str | None, bool] = {}
         os.environ.update(dict(fdef.env))  # secrets: visible to the user code, as env vars
 
     def target(self, method: str | None) -> Callable[..., Any]:
@@ -88,7 +102,7 @@ class _Loaded:
         if self.kind == "class":
             if not self.entered:
                 for hook in _marked(self.obj, ENTER_MARK):
-                    hook()
+                    self._call_hook(hook)
                 self.entered = True
             return getattr(self.obj, method or "__call__")  # type: ignore[no-any-return]
         return self.obj  # type: ignore[no-any-return]
@@ -96,7 +110,14 @@ class _Loaded:
     def exit(self) -> None:
         if self.kind == "class" and self.entered:
             for hook in _marked(self.obj, EXIT_MARK):
-                hook()
+                self._call_hook(hook)
+
+    def concurrent(self, method: str | None, target: Callable[..., Any]) -> bool:
+        """Whether inputs of ``method`` run in the :class:`Runner` (async, or several at once)."""
+        known = self._concurrent.get(method)
+        if known is None:
+            known = self._concurrent[method] = self.max_inputs > 1 or is_async(target)
+        return known
 
 
 def _marked(obj: Any, mark: str) -> list[Callable[[], Any]]:
@@ -180,6 +201,7 @@ class Worker:
         self._fds: FdCapture | None = None
         self._dead_after = dead_after
         self._send_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self.client = Client(self.send)  # calls user code makes (``a.remote`` on a worker)
         self._inbox: queue.SimpleQueue[RunBatch | Shutdown] = queue.SimpleQueue()
         self._defs: dict[str, _Loaded] = {}
@@ -192,6 +214,11 @@ class Worker:
         # Set by the watchdog when the running batch has results to report (partial results).
         self._results_due = False
         self._results_at = 0.0
+        self._runner = Runner(self)
+
+    @property
+    def cancelled_calls(self) -> set[int]:
+        return self._cancelled
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -213,17 +240,25 @@ class Worker:
                 self.sock.sendall(chunk)
 
     def flush_output(self) -> None:
-        items = self.output.take()
+        # Taken and sent under one lock: a result sent after this call never overtakes
+        # output another thread (the watchdog, a concurrent input) took just before.
+        with self._flush_lock:
+            items = self.output.take()
+            if items:
+                self.send(Output(items))
         if items:
-            self.send(Output(items))
             # A copy in the worker's own log (the backend's log file, Nomad's task logs):
             # the last lines explain a worker that dies, and `jupyter-remote logs` shows them.
             with contextlib.suppress(OSError):
                 os.write(self._log_fd, "".join(text for *_, text in items).encode())
 
+    def current_tag(self) -> tuple[int, int]:
+        """``(call_id, index)`` of the input running in this context (or on the main thread)."""
+        return INPUT_TAG.get(self.output.tag)
+
     def emit(self, kind: str, data: Any) -> None:
         """Send a structured event for the running input (after the output before it)."""
-        call_id, index = self.output.tag
+        call_id, index = self.current_tag()
         payload = dumps(data)
         self.flush_output()
         self.send(Event(call_id, index, kind, payload))
@@ -260,6 +295,7 @@ class Worker:
 
     def _cancel(self, call_id: int) -> None:
         self._cancelled.add(call_id)
+        self._runner.cancel(call_id)
         self.client.cancel_children(call_id)  # the calls its inputs made are cancelled too
         running = self._running
         if running is not None and running[1] == call_id and self._interruptible:
@@ -298,8 +334,15 @@ class Worker:
                         self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
                 else:
                     seen = None
+                over = self._runner.overdue(now)
+                if over is not None:
+                    self._runner.flush_all()  # what finished is not run again elsewhere
+                    self.flush_output()
+                    self.send(TimedOut(*over))
+                    self._die("input ran past its timeout; exiting", EXIT_TIMEOUT)
                 if running is not None and now - self._results_at > PARTIAL_RESULTS_EVERY:
                     self._results_due = True
+                self._runner.flush_due(now, PARTIAL_RESULTS_EVERY)
                 self.flush_output()
                 if now - last_beat > HEARTBEAT_EVERY:
                     self.send(Heartbeat())
@@ -314,6 +357,7 @@ class Worker:
     def serve(self) -> None:
         global _current
         _current = self
+        set_sequential(self._sequential_input)
         signal.signal(signal.SIGINT, self._on_sigint)
         signal.signal(signal.SIGTERM, lambda *_: self._inbox.put(Shutdown()))
         sys.stdout = CaptureStream(self.output, 1, "<stdout>")
@@ -325,6 +369,7 @@ class Worker:
             if isinstance(msg, Shutdown):
                 break
             self._run_batch(msg)
+        self._runner.drain()
         for loaded in self._defs.values():
             try:
                 loaded.exit()
@@ -334,7 +379,7 @@ class Worker:
 
     def _run_batch(self, batch: RunBatch) -> None:
         if batch.function is not None and batch.function.hash not in self._defs:
-            self._defs[batch.function.hash] = _Loaded(batch.function)
+            self._defs[batch.function.hash] = _Loaded(batch.function, self._runner.call_hook)
         data: Any = []
         kwargs: dict[str, Any] = {}
         unloadable: list[tuple[int, Failure]] = []
@@ -360,6 +405,16 @@ class Worker:
         if unloadable:
             skip = {off for off, _ in unloadable}
             offsets = [off for off in offsets if off not in skip]
+        if loaded.concurrent(batch.method, target):
+            loaded.shared = True
+
+            def args_of(off: int) -> tuple[Any, ...]:
+                return tuple(c[off] for c in data) if columns else tuple(data[off])
+
+            self._runner.run_batch(
+                batch, loaded.slots, loaded.max_inputs, target, offsets, args_of, kwargs, unloadable
+            )
+            return
         # The common map of one argument calls ``target(column[off])``, nothing more.
         fast = columns and len(data) == 1 and not kwargs and not batch.generator
         column = data[0] if fast else ()
@@ -373,6 +428,9 @@ class Worker:
         start = 0  # position in offsets of the first input not reported yet
         self._results_due = False
         self._results_at = time.monotonic()
+        shared = loaded.shared  # only the main thread sets it: it cannot change in this batch
+        if shared:
+            loaded.slots.acquire()  # free unless async inputs of this class still run
         self._running = batch
         for pos, off in enumerate(offsets):
             if call_id in cancelled_calls:
@@ -386,7 +444,7 @@ class Worker:
                         value = target(column[off])
                     elif batch.generator:
                         args = tuple(c[off] for c in data) if columns else data[off]
-                        self._run_generator(batch, off, target, args, kwargs)
+                        self.run_generator(batch, off, target, args, kwargs)
                         value = None
                     elif columns:
                         value = target(*[c[off] for c in data], **kwargs)
@@ -405,16 +463,32 @@ class Worker:
                 values.append(value)
             if self._results_due:
                 ran = offsets[start : pos + 1]
-                self._send_results(batch.batch_id, ran, values, failures, cancelled)
+                self.send_results(batch.batch_id, ran, values, failures, cancelled)
                 values, failures, cancelled = [], [], []
                 start = pos + 1
         self._running = None
+        if shared:
+            loaded.slots.release()
+            self._runner.released()
         # Late output (a subprocess's last lines) still belongs to the batch's last input.
         if self._fds is not None:
             self._fds.settle()
-        self._send_results(batch.batch_id, offsets[start:], values, failures, cancelled, done=True)
+        self.send_results(batch.batch_id, offsets[start:], values, failures, cancelled, done=True)
 
-    def _run_generator(
+    def _sequential_input(self) -> tuple[str, int] | None:
+        """``(call_ref, index)`` of the input the main thread runs now (for ``_context``)."""
+        running = self._running
+        if running is None or not self._interruptible:
+            return None
+        return running.call_ref, self.output.tag[1]
+
+    def yielded(self, batch: RunBatch, off: int, value: Any) -> None:
+        """Send one value a generator input yielded (after the output before it)."""
+        payload = dumps(value)
+        self.flush_output()
+        self.send(Yielded(batch.batch_id, off, payload))
+
+    def run_generator(
         self,
         batch: RunBatch,
         off: int,
@@ -426,10 +500,9 @@ class Worker:
         if not inspect.isgenerator(gen):
             raise TypeError(f"{getattr(target, '__name__', target)!r} is not a generator function")
         for value in gen:
-            self.flush_output()
-            self.send(Yielded(batch.batch_id, off, dumps(value)))
+            self.yielded(batch, off, value)
 
-    def _send_results(
+    def send_results(
         self,
         batch_id: int,
         ran: Sequence[int],
@@ -476,6 +549,13 @@ class Worker:
                     f"{safe_str(exc)}); return plain data "
                     "(numbers, strings, lists, dicts, numpy arrays) or save it to a Volume"
                 )
+                if inspect.iscoroutine(value):
+                    value.close()  # never awaited: say why, not "never awaited" on exit
+                    err = SerializationError(
+                        "the function returned a coroutine but is not an `async def` (a "
+                        "decorator's wrapper hides it): make the wrapper `async def` too, "
+                        "`return await fn(*args, **kwargs)`, so the worker awaits it"
+                    )
                 failures.append((off, failure_from_exception(err)))
             else:
                 keep_ok.append(off)
