@@ -238,12 +238,12 @@ class App:
 
         Without it, the first call starts the app, which lives until ``app.stop()``
         or the end of the process. ``detach=True`` (an app that outlives the
-        caller) needs the app server and is refused until it exists.
+        caller) is refused: deploy the app instead (``app.deploy()``).
         """
         if detach:
             raise NotSupportedError(
-                "app.run(detach=True) is not yet supported: an app that outlives this process "
-                "needs the app server (deployments); use app.run()"
+                "app.run(detach=True) is not yet supported; to keep an app running after this "
+                "process, deploy it with app.deploy() or `jupyter-remote deploy FILE`"
             )
         if backend is not None:
             self._running_backend = backend

@@ -142,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"unknown backend {backend!r}; choose one of {', '.join(sorted(REGISTRY))}")
     if args.detach:
         raise CliError(
-            "--detach is not supported yet: an app that outlives this command needs the app "
-            "server (deployments), which jupyter-remote does not have yet; run without --detach "
-            "(the app stops when this command ends)"
+            "--detach is not supported yet; to keep an app running after this command ends, "
+            "deploy it (`jupyter-remote deploy FILE`) and call it with Function.from_name, "
+            "or run without --detach (the app stops when this command ends)"
         )
     where, name = split_target(args.target)
     module = import_user_target(where, module_path=args.module_path)

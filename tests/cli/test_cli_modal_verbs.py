@@ -87,9 +87,9 @@ def test_dash_m_runs_a_module_even_where_a_file_of_that_name_exists(tmp_path: Pa
     assert "-m takes a module name like pkg.mod" in bad.stderr
 
 
-def test_detach_says_it_needs_the_app_server() -> None:
+def test_detach_says_to_deploy() -> None:
     proc = cli("run", "--detach", MODAL_STYLE)
     assert proc.returncode == 2
     assert proc.stderr.startswith("Error: --detach is not supported yet")
-    assert "app server" in proc.stderr
+    assert "jupyter-remote deploy" in proc.stderr
     assert cli("run", "-d", MODAL_STYLE).stderr == proc.stderr
