@@ -14,7 +14,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# What the checker sees: every public name and Modal-style submodule, imported for real
+# (so ``jr.App`` is ``App``, not ``Any``). At run time they load on first use, below.
 if TYPE_CHECKING:
+    from . import app as app
+    from . import cls as cls
+    from . import exception as exception
+    from . import functions as functions
+    from . import gpu as gpu
+    from . import image as image
+    from . import output as output
+    from . import partial_function as partial_function
+    from . import retries as retries
+    from . import secret as secret
+    from . import volume as volume
     from .api import (
         App,
         Cls,
@@ -146,7 +159,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
-def __getattr__(name: str) -> Any:
+def _lazy_attribute(name: str) -> Any:
+    """``jr.NAME``: import the module NAME lives in, on first use, and keep it here."""
     home = _HOME.get(name)
     if home is None:
         if name in _SUBMODULES:
@@ -160,6 +174,12 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(home, __name__), name)
     globals()[name] = value
     return value
+
+
+# Hidden from the checker: a module ``__getattr__`` would make ``jr.<any typo>`` type as
+# ``Any``; with the imports above, a name outside the public surface is an error there.
+if not TYPE_CHECKING:
+    __getattr__ = _lazy_attribute
 
 
 def __dir__() -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
 from .._unsupported import APP_ATTRIBUTES, unsupported_attribute
@@ -15,11 +15,13 @@ from ..exceptions import NotSupportedError
 from ._cls import Cls
 from ._function import Function
 from ._options import FunctionOptions, check_option_names
+from ._verbs import FunctionDecorator
 
 __all__ = ["App", "LocalEntrypoint"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 _PARENS = "Did you forget parentheses? Suggestion: `@app.{0}()` instead of `@app.{0}`"
 
 
@@ -98,8 +100,8 @@ class App:
         if volumes:
             self._defaults["volumes"] = volumes
         self._backend = backend
-        self.registered_functions: dict[str, Function[..., Any]] = {}
-        self.registered_classes: dict[str, Cls] = {}
+        self.registered_functions: dict[str, Function[..., Any, Any]] = {}
+        self.registered_classes: dict[str, Cls[Any]] = {}
         self.registered_entrypoints: dict[str, LocalEntrypoint] = {}
         self._running_backend: str | None = None
         self._depth = 0
@@ -129,11 +131,15 @@ class App:
         return FunctionOptions.parse(**merged)
 
     @overload
-    def function(self, _warn_parentheses_missing: Callable[P, R]) -> Function[P, R]: ...
+    def function(
+        self, _warn_parentheses_missing: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Function[P, R, Coroutine[Any, Any, R]]: ...
+    @overload
+    def function(self, _warn_parentheses_missing: Callable[P, R]) -> Function[P, R, R]: ...
     @overload
     def function(
         self, _warn_parentheses_missing: None = None, **options: Any
-    ) -> Callable[[Callable[P, R]], Function[P, R]]: ...
+    ) -> FunctionDecorator: ...
 
     def function(self, _warn_parentheses_missing: Any = None, **options: Any) -> Any:
         """Decorate a function to run on workers.
@@ -149,7 +155,7 @@ class App:
             raise TypeError(_PARENS.format("function"))
         opts = self._options(options, "@app.function()")
 
-        def deco(fn: Callable[P, R]) -> Function[P, R]:
+        def deco(fn: Callable[..., Any]) -> Function[..., Any, Any]:
             if isinstance(fn, Function):
                 fn = fn.raw_f
             if not callable(fn) or isinstance(fn, type):
@@ -158,7 +164,7 @@ class App:
                 )
             if opts.schedule is not None:
                 _check_schedulable(fn)
-            f: Function[P, R] = Function(self, fn, opts)
+            f: Function[..., Any, Any] = Function(self, fn, opts)
             # A redefinition (re-run notebook cell) replaces the old one.
             self.registered_functions[f.tag] = f
             functools.update_wrapper(f, fn)  # type: ignore[arg-type]
@@ -166,16 +172,18 @@ class App:
 
         return deco
 
-    def cls(self, _warn_parentheses_missing: Any = None, **options: Any) -> Callable[[type], Cls]:
+    def cls(
+        self, _warn_parentheses_missing: Any = None, **options: Any
+    ) -> Callable[[type[T]], Cls[T]]:
         """Decorate a class whose ``@method`` functions run on workers (same options)."""
         if _warn_parentheses_missing is not None:
             raise TypeError(_PARENS.format("cls"))
         opts = self._options(options, "@app.cls()")
 
-        def deco(user_cls: type) -> Cls:
+        def deco(user_cls: type[T]) -> Cls[T]:
             if not isinstance(user_cls, type):
                 raise TypeError(f"@app.cls() decorates classes (got {user_cls!r})")
-            c = Cls(self, user_cls, opts)
+            c: Cls[T] = Cls(self, user_cls, opts)
             self.registered_classes[c.name] = c
             return c
 

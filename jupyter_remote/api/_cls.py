@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK, FunctionRef
 from ..runtime._refs import publish, resolve
 from ._concurrent import CONCURRENT_MARK, Concurrency, concurrency_of, parse_concurrency
 from ._function import Function
 from ._options import FunctionOptions
+from ._verbs import MethodDecorator
 
 if TYPE_CHECKING:
     from ._app import App
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Cls", "enter", "exit", "method"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _marker(mark: str, what: str, _bare: Any) -> Callable[[F], F]:
@@ -55,18 +57,27 @@ def exit(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:
     return _marker(EXIT_MARK, "exit", _warn_parentheses_missing)
 
 
-def method(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:
-    """Expose this method as a remote function of the class."""
-    return _marker(METHOD_MARK, "method", _warn_parentheses_missing)
+def method(_warn_parentheses_missing: Any = None) -> MethodDecorator:
+    """Expose this method as a remote function of the class.
+
+    The method stays a plain function on the class; for the checker it reads, on an
+    instance, as a ``Function`` with the method's parameters (``self`` dropped).
+    """
+    return cast(MethodDecorator, _marker(METHOD_MARK, "method", _warn_parentheses_missing))
 
 
-class Cls:
-    """What ``@app.cls()`` returns; call it like the class to get an instance handle."""
+class Cls(Generic[T]):
+    """What ``@app.cls()`` returns; call it like the class to get an instance handle.
+
+    The handle types as an instance of the class (``T``), so that ``Model().predict``
+    reads as the ``Function`` its ``@method()`` declares; at run time it is a
+    ``ClsInstance``.
+    """
 
     def __init__(
         self,
         app: App,
-        user_cls: type,
+        user_cls: type[T],
         options: FunctionOptions,
         concurrency: Concurrency | None = None,
     ) -> None:
@@ -111,13 +122,13 @@ class Cls:
 
         return lookup_cls(app_name, name)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> ClsInstance:
-        return ClsInstance(self, args, kwargs)
+    def __call__(self, *args: Any, **kwargs: Any) -> T:
+        return cast(T, ClsInstance(self, args, kwargs))
 
-    def with_options(self, **options: Any) -> Cls:
+    def with_options(self, **options: Any) -> Cls[T]:
         return Cls(self.app, self.user_cls, self.options.merge(**options), self.concurrency)
 
-    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls:
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls[T]:
         """A copy whose workers run up to ``max_inputs`` inputs at once (as ``@concurrent``)."""
         concurrency = parse_concurrency(max_inputs, target_inputs)
         return Cls(self.app, self.user_cls, self.options, concurrency)
@@ -126,7 +137,7 @@ class Cls:
 class ClsInstance:
     """A parametrized instance: its ``@method`` functions run on this instance's workers."""
 
-    def __init__(self, cls: Cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(self, cls: Cls[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._cls = cls
         self._args = args
         self._kwargs = kwargs
@@ -139,14 +150,14 @@ class ClsInstance:
                 key = repr((args, kwargs)).encode()
             tag = f"{cls.name}-{hashlib.sha256(key).hexdigest()[:8]}"
         self._tag = tag
-        self._functions: dict[str, Function[..., Any]] = {}
+        self._functions: dict[str, Function[..., Any, Any]] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         cls = self._cls
         label = f"{cls.app.name}.{self._tag}"
         return (resolve, (FunctionRef(publish(self), "instance", label, tuple(cls.methods)),))
 
-    def __getattr__(self, name: str) -> Function[..., Any]:
+    def __getattr__(self, name: str) -> Function[..., Any, Any]:
         cls = self.__dict__.get("_cls")
         if cls is None or name not in cls.methods:
             raise AttributeError(

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-def _deployed(app_name: str, fn: Function[..., Any]) -> DeployedFunction:
+def _deployed(app_name: str, fn: Function[..., Any, Any]) -> DeployedFunction:
     fdef = fn._definition()  # raises SerializationError naming what cannot be pickled
     spec, scaling = fn._spec()
     spec = dataclasses.replace(spec, label=f"{app_name}.{fn.tag}")

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from ..backends import WorkerSpec
 from ..controller import CallState, Pool, Scaling, controller
@@ -32,6 +32,7 @@ from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
 from ._secret import Secret
 from ._shipping import ship_caller_modules
+from ._verbs import ForEachVerb, MapVerb, RemoteGenVerb, SpawnVerb, StarmapVerb
 from ._volume import Volume
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["CallHook", "Function", "set_call_hook"]
 
 P = ParamSpec("P")
-R = TypeVar("R")
+R = TypeVar("R")  # what a call returns: for ``async def f() -> T``, ``T``
+OR = TypeVar("OR")  # what the function itself returns: there, ``Coroutine[Any, Any, T]``
 
 
 CallHook = Callable[[CallState], None]
@@ -57,7 +59,7 @@ def set_call_hook(hook: CallHook | None) -> None:
 
 
 class _Remote(Generic[P, R]):
-    def __init__(self, fn: Function[P, R]) -> None:
+    def __init__(self, fn: Function[P, R, Any]) -> None:
         self._fn = fn
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -82,8 +84,12 @@ class _Dual:
         return self._sync(*args, **kwargs)
 
 
-class Function(Generic[P, R]):
+class Function(Generic[P, R, OR]):
     """A function that runs on workers. Made by ``@app.function()``.
+
+    ``P`` is its parameters, ``R`` what ``.remote`` returns and ``OR`` what the
+    function returns (``.local``): for ``async def f(x: int) -> str``,
+    ``Function[[int], str, Coroutine[Any, Any, str]]`` (as Modal's client types it).
 
     >>> app = App("doc")                                   # doctest: +SKIP
     >>> @app.function(cpu=1)                               # doctest: +SKIP
@@ -95,7 +101,7 @@ class Function(Generic[P, R]):
     def __init__(
         self,
         app: App,
-        raw_f: Callable[P, R],
+        raw_f: Callable[P, OR],
         options: FunctionOptions,
         *,
         tag: str | None = None,
@@ -116,11 +122,12 @@ class Function(Generic[P, R]):
             cls_target[0] if cls_target is not None else raw_f
         )
         self.remote: _Remote[P, R] = _Remote(self)
-        self.map = _Dual(self._map, self._map_aio)
-        self.starmap = _Dual(self._starmap, self._starmap_aio)
-        self.for_each = _Dual(self._for_each, self._for_each_aio)
-        self.spawn = _Dual(self._spawn, self._spawn_aio)
-        self.remote_gen = _Dual(self._remote_gen, self._remote_gen_aio)
+        # One _Dual each at run time; the protocols (api/_verbs.py) type them for the checker.
+        self.map = cast("MapVerb[R]", _Dual(self._map, self._map_aio))
+        self.starmap = cast("StarmapVerb[R]", _Dual(self._starmap, self._starmap_aio))
+        self.for_each = cast("ForEachVerb", _Dual(self._for_each, self._for_each_aio))
+        self.spawn = cast("SpawnVerb[P, R]", _Dual(self._spawn, self._spawn_aio))
+        self.remote_gen = cast("RemoteGenVerb[P, R]", _Dual(self._remote_gen, self._remote_gen_aio))
         self.__doc__ = getattr(raw_f, "__doc__", None)
         self.__name__ = self.tag
 
@@ -147,14 +154,14 @@ class Function(Generic[P, R]):
 
         return lookup_function(app_name, name)
 
-    def get_raw_f(self) -> Callable[P, R]:
+    def get_raw_f(self) -> Callable[P, OR]:
         return self.raw_f
 
-    def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def local(self, *args: P.args, **kwargs: P.kwargs) -> OR:
         """Run right here, in this process."""
         return self.raw_f(*args, **kwargs)
 
-    def with_options(self, **options: Any) -> Function[P, R]:
+    def with_options(self, **options: Any) -> Function[P, R, OR]:
         """A copy with some options changed: ``f.with_options(gpu="H100").remote(x)``."""
         return Function(
             self.app,
@@ -388,7 +395,7 @@ class Function(Generic[P, R]):
         order_outputs: bool = True,
         return_exceptions: bool = False,
         kwargs: dict[str, Any] | None = None,
-    ) -> MapCall:
+    ) -> MapCall[Any]:
         """Run over every input in parallel; yields results (in input order by default)."""
         inputs = self._inputs(iterables, kwargs, star=False)
         call, _ = self._start_map(inputs)
@@ -401,7 +408,7 @@ class Function(Generic[P, R]):
         order_outputs: bool = True,
         return_exceptions: bool = False,
         kwargs: dict[str, Any] | None = None,
-    ) -> MapCall:
+    ) -> MapCall[Any]:
         """Like ``map``, each input being a tuple of positional arguments."""
         call, _ = self._start_map(self._inputs((iterable,), kwargs, star=True))
         return MapCall(self._reader(call, order_outputs, return_exceptions))

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from ..controller import END, ERR, OK, YIELD, CallState, Outcome, loop_thread
 from ..exceptions import CallCancelledError, OutputExpiredError
@@ -28,6 +28,8 @@ __all__ = [
     "iter_generator",
     "wait_result",
 ]
+
+T_co = TypeVar("T_co", covariant=True)
 
 
 def cancel(call: CallState) -> None:
@@ -236,7 +238,7 @@ class MapReader:
                 self.progress.close(self.call)
 
 
-class MapCall(Iterator[Any]):
+class MapCall(Iterator[T_co]):
     """What ``.map`` / ``.starmap`` return: an iterator of results, plus the call's handles."""
 
     def __init__(self, reader: MapReader) -> None:
@@ -244,13 +246,14 @@ class MapCall(Iterator[Any]):
         self._chunks = reader.chunks()
         self._it = itertools.chain.from_iterable(self._chunks)
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[T_co]:
         # The flattening iterator itself (shared state with ``next(self)``): ``list(f.map(xs))``
         # and ``for`` loops then take each value without a Python call per value.
         return self._it
 
-    def __next__(self) -> Any:
-        return next(self._it)
+    def __next__(self) -> T_co:
+        value: T_co = next(self._it)
+        return value
 
     @property
     def object_id(self) -> str:

@@ -182,7 +182,7 @@ def shell(args: argparse.Namespace) -> int:
     argv = shlex.split(args.cmd) if args.cmd else None
     size = shutil.get_terminal_size((0, 0))
     opts = target.obj.options.merge(name=f"{target.name}_shell", timeout=86400, retries=0)
-    fn = Function(target.app, serve_shell, opts)
+    fn: Function[..., Any, Any] = Function(target.app, serve_shell, opts)
     try:
         with target.app.run(backend=backend):
             relay = _Relay(controller().backend(target.app.backend_name).advertise_host())

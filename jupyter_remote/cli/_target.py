@@ -37,7 +37,7 @@ class Runnable:
 
     name: str
     kind: Literal["local entrypoint", "function"]
-    obj: LocalEntrypoint | Function[..., Any]
+    obj: LocalEntrypoint | Function[..., Any, Any]
 
     @property
     def app(self) -> App:
