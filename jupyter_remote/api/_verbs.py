@@ -21,6 +21,7 @@ __all__ = [
     "MapVerb",
     "MethodDecorator",
     "MethodFunction",
+    "MethodHandle",
     "RemoteGenVerb",
     "SpawnVerb",
     "StarmapVerb",
@@ -151,13 +152,23 @@ class FunctionDecorator(Protocol):
     def __call__(self, fn: Callable[P, R]) -> Function[P, R, R]: ...
 
 
+if TYPE_CHECKING:
+
+    class MethodHandle(Function[P, R, OR]):
+        """``Model().predict`` for the checker: the ``Function`` (``.remote``...) the caller's
+        handle gives, callable as the plain method the class keeps (``self.predict(x)``
+        inside the class, on the worker)."""
+
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> OR: ...
+
+
 class MethodFunction(Protocol[P, R, OR]):
     """A ``@method()`` for the checker: read on an instance (``Model().predict``), a ``Function``.
 
     At run time the class keeps the plain function; ``ClsInstance`` makes the ``Function``.
     """
 
-    def __get__(self, obj: Any, owner: Any = None) -> Function[P, R, OR]: ...
+    def __get__(self, obj: Any, owner: Any = None) -> MethodHandle[P, R, OR]: ...
 
 
 class MethodDecorator(Protocol):

@@ -5,7 +5,7 @@ Each ``# revealed: TYPE`` says what ``reveal_type`` on that line must print.
 
 # ruff: noqa: E501 (the expected types are long)
 from collections.abc import AsyncIterator, Iterator
-from typing import reveal_type
+from typing import cast, reveal_type
 
 import jupyter_remote as jr
 
@@ -62,6 +62,10 @@ class Model:
     async def apredict(self, x: float) -> float:
         return x
 
+    @jr.method()
+    def twice(self, x: float) -> list[float]:
+        return self.predict(x) * 2  # on the worker, the plain method
+
 
 async def main() -> None:
     reveal_type(square)  # revealed: jupyter_remote.api._function.Function[[x: int], str, str]
@@ -101,13 +105,15 @@ async def main() -> None:
     reveal_type(Model)  # revealed: def (size: int =) -> user_script.Model
     predict = Model(size=2).predict
     # fmt: off
-    reveal_type(predict)  # revealed: jupyter_remote.api._function.Function[[x: float], list[float], list[float]]
+    reveal_type(predict)  # revealed: jupyter_remote.api._verbs.MethodHandle[[x: float], list[float], list[float]]
     # fmt: on
     reveal_type(Model().predict.remote(1.0))  # revealed: list[float]
     reveal_type(Model().predict.local(1.0))  # revealed: list[float]
     reveal_type(list(Model().predict.map([1.0])))  # revealed: list[list[float]]
     reveal_type(await Model().apredict.remote.aio(1.0))  # revealed: float
     reveal_type(Model().apredict.spawn(1.0).get())  # revealed: float
+    handle = cast("jr.Cls[Model]", Model)  # mypy does not apply class decorators
+    reveal_type(handle.with_options(gpu="T4")().predict.remote(1.0))  # revealed: list[float]
 
     reveal_type(jr.NotFoundError("x"))  # revealed: jupyter_remote.exceptions.NotFoundError
     reveal_type(jr.Retries(max_retries=2))  # revealed: jupyter_remote.retries.Retries
