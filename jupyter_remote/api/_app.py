@@ -6,7 +6,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .._unsupported import APP_ATTRIBUTES, unsupported_attribute
 from ..config import load_settings
@@ -15,7 +15,9 @@ from ..exceptions import NotSupportedError
 from ._cls import Cls
 from ._function import Function
 from ._options import FunctionOptions, check_option_names
-from ._verbs import FunctionDecorator
+
+if TYPE_CHECKING:  # _verbs is for the checker only: never imported at run time
+    from ._verbs import FunctionDecorator
 
 __all__ = ["App", "LocalEntrypoint"]
 

@@ -19,10 +19,10 @@ from ..runtime._refs import publish, resolve
 from ._concurrent import CONCURRENT_MARK, Concurrency, concurrency_of, parse_concurrency
 from ._function import Function
 from ._options import FunctionOptions
-from ._verbs import MethodDecorator
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # _verbs is for the checker only: never imported at run time
     from ._app import App
+    from ._verbs import MethodDecorator
 
 __all__ = ["Cls", "enter", "exit", "method"]
 
@@ -63,7 +63,7 @@ def method(_warn_parentheses_missing: Any = None) -> MethodDecorator:
     The method stays a plain function on the class; for the checker it reads, on an
     instance, as a ``Function`` with the method's parameters (``self`` dropped).
     """
-    return cast(MethodDecorator, _marker(METHOD_MARK, "method", _warn_parentheses_missing))
+    return cast("MethodDecorator", _marker(METHOD_MARK, "method", _warn_parentheses_missing))
 
 
 class Cls(Generic[T]):

@@ -32,11 +32,11 @@ from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
 from ._secret import Secret
 from ._shipping import ship_caller_modules
-from ._verbs import ForEachVerb, MapVerb, RemoteGenVerb, SpawnVerb, StarmapVerb
 from ._volume import Volume
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # _verbs is for the checker only: never imported at run time
     from ._app import App
+    from ._verbs import ForEachVerb, MapVerb, RemoteGenVerb, SpawnVerb, StarmapVerb
 
 __all__ = ["CallHook", "Function", "set_call_hook"]
 
