@@ -1,0 +1,130 @@
+"""``jr.parameter()``: the fields of an ``@app.cls`` that select its instances' pool.
+
+``Model(size="large")`` binds keyword arguments to the class's parameters
+(Modal's rules: keywords only, known names, ``str``/``int``/``bool``/``bytes``
+values, defaults filled in); each distinct set of bound values is one pool,
+whose workers see the values as attributes, ``@enter`` included.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from ..runtime._params import NO_DEFAULT, Parameter, parameters_of
+
+__all__ = ["bind_parameters", "class_parameters", "parameter"]
+
+_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool, "bytes": bytes}
+
+
+def parameter(*, default: Any = NO_DEFAULT, init: bool = True) -> Any:
+    """A class parameter (as Modal's): annotate it with ``str``, ``int``, ``bool`` or ``bytes``.
+
+    >>> @app.cls()                                        # doctest: +SKIP
+    ... class Model:
+    ...     size: str = jr.parameter(default="small")
+    ...     @jr.method()
+    ...     def describe(self): return self.size
+    >>> Model(size="large").describe.remote()             # doctest: +SKIP
+    'large'
+
+    ``init=False``: not a constructor argument; the attribute starts at ``default``.
+    """
+    if not isinstance(init, bool):
+        raise TypeError(f"parameter(init=...) must be True or False, not {type(init).__name__}")
+    return Parameter(default, init)
+
+
+def _raw_annotation(user_cls: type, name: str) -> Any:
+    for klass in user_cls.__mro__:
+        annotations = inspect.get_annotations(klass)  # as written: strings stay strings
+        if name in annotations:
+            return annotations[name]
+    return None
+
+
+def _annotation(user_cls: type, name: str) -> type | None:
+    raw = _raw_annotation(user_cls, name)
+    if isinstance(raw, str):
+        return _TYPES.get(raw.strip())
+    return raw if raw in _TYPES.values() else None
+
+
+def class_parameters(user_cls: type) -> dict[str, tuple[type, Parameter]]:
+    """The parameters of ``user_cls`` (and its bases) with their types.
+
+    Raises ``TypeError`` for a parameter without a supported type annotation, and
+    for a class that has both parameters and its own ``__init__``.
+    """
+    found = parameters_of(user_cls)
+    if not found:
+        return {}
+    where = user_cls.__name__
+    if any("__init__" in vars(klass) for klass in user_cls.__mro__[:-1]):
+        raise TypeError(
+            f"{where} has jr.parameter() fields and its own __init__: remove __init__ and set "
+            "up the instance in an @jr.enter() method (it sees the parameters as attributes)"
+        )
+    params: dict[str, tuple[type, Parameter]] = {}
+    for name, param in found.items():
+        kind = _annotation(user_cls, name)
+        if kind is None:
+            raw = _raw_annotation(user_cls, name)
+            got = "no annotation" if raw is None else f"the annotation {raw!r}"
+            raise TypeError(
+                f"{where}.{name} = jr.parameter() has {got}; annotate it with one of the "
+                f"supported types: {', '.join(_TYPES)} (e.g. `{name}: str = jr.parameter()`)"
+            )
+        if param.default is not NO_DEFAULT and type(param.default) is not kind:
+            raise TypeError(
+                f"{where}.{name}: the default {param.default!r} is not a {kind.__name__}"
+            )
+        if not param.init and param.default is NO_DEFAULT:
+            raise TypeError(f"{where}.{name}: a parameter with init=False needs a default=")
+        params[name] = (kind, param)
+    return params
+
+
+def bind_parameters(
+    where: str,
+    params: Mapping[str, tuple[type, Parameter]],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The constructor keywords checked against ``params``, defaults filled in, sorted by name."""
+    settable = [name for name, (_, p) in params.items() if p.init]
+    if args:
+        raise TypeError(
+            f"{where}() takes its parameters by keyword only, got {len(args)} positional "
+            f"argument(s); e.g. {where}({', '.join(f'{n}=...' for n in settable) or ''})"
+        )
+    for name in kwargs:
+        if name not in params:
+            close = difflib.get_close_matches(name, settable, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(
+                f"{where}() got an unknown parameter {name!r}{hint}; its parameters: "
+                f"{', '.join(settable) or 'none'}"
+            )
+        if not params[name][1].init:
+            raise TypeError(
+                f"{where}() cannot set {name!r}: it is a jr.parameter(init=False); "
+                "set it on the instance in an @jr.enter() method instead"
+            )
+    bound: dict[str, Any] = {}
+    for name, (kind, param) in sorted(params.items()):
+        if not param.init:
+            continue  # not the pool's: read through its default until the instance sets it
+        value = kwargs.get(name, param.default)
+        if value is NO_DEFAULT:
+            raise TypeError(f"{where}() is missing the parameter {name!r} (it has no default)")
+        if type(value) is not kind:
+            raise TypeError(
+                f"{where}(): parameter {name!r} takes a {kind.__name__}, not "
+                f"{type(value).__name__} ({value!r})"
+            )
+        bound[name] = value
+    return bound
