@@ -31,7 +31,8 @@ def parameter(*, default: Any = NO_DEFAULT, init: bool = True) -> Any:
     >>> Model(size="large").describe.remote()             # doctest: +SKIP
     'large'
 
-    ``init=False``: not a constructor argument; the attribute starts at ``default``.
+    ``init=False``: not a parameter, only a typed attribute (an ``@enter`` method sets it;
+    until then it reads ``default``, if given).
     """
     if not isinstance(init, bool):
         raise TypeError(f"parameter(init=...) must be True or False, not {type(init).__name__}")
@@ -70,6 +71,9 @@ def class_parameters(user_cls: type) -> dict[str, tuple[type, Parameter]]:
         )
     params: dict[str, tuple[type, Parameter]] = {}
     for name, param in found.items():
+        if not param.init:  # Modal: only a typed attribute (an @enter sets it), any type
+            params[name] = (object, param)
+            continue
         kind = _annotation(user_cls, name)
         if kind is None:
             raw = _raw_annotation(user_cls, name)
@@ -82,8 +86,6 @@ def class_parameters(user_cls: type) -> dict[str, tuple[type, Parameter]]:
             raise TypeError(
                 f"{where}.{name}: the default {param.default!r} is not a {kind.__name__}"
             )
-        if not param.init and param.default is NO_DEFAULT:
-            raise TypeError(f"{where}.{name}: a parameter with init=False needs a default=")
         params[name] = (kind, param)
     return params
 

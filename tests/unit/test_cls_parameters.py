@@ -91,11 +91,19 @@ def test_unsupported_annotations_are_refused(annotations: dict[str, Any], messag
         jr.App("p").cls()(user)
 
 
-def test_a_default_of_the_wrong_type_and_init_false_without_default() -> None:
+def test_a_default_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(TypeError, match=r"Model.size: the default 3 is not a str"):
         jr.App("p").cls()(_cls({"size": jr.parameter(default=3)}, {"size": str}))
-    with pytest.raises(TypeError, match="init=False needs a default="):
-        jr.App("p").cls()(_cls({"size": jr.parameter(init=False)}, {"size": str}))
+
+
+def test_init_false_is_an_attribute_of_any_type_not_a_parameter() -> None:
+    user = _cls(
+        {"size": jr.parameter(), "cache": jr.parameter(init=False)}, {"size": str, "cache": dict}
+    )
+    model = jr.App("p").cls()(user)
+    assert model(size="a")._kwargs == {"size": "a"}
+    with pytest.raises(TypeError, match=r"its parameters: size$"):
+        model(size="a", bogus=1)
 
 
 def test_construct_sets_values_and_defaults_read_through() -> None:
