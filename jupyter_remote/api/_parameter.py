@@ -8,12 +8,10 @@ whose workers see the values as attributes, ``@enter`` included.
 
 from __future__ import annotations
 
-import difflib
 import inspect
-from collections.abc import Mapping
 from typing import Any
 
-from ..runtime._params import NO_DEFAULT, Parameter, parameters_of
+from ..runtime._params import NO_DEFAULT, Parameter, bind_parameters, parameters_of
 
 __all__ = ["bind_parameters", "class_parameters", "parameter"]
 
@@ -88,45 +86,3 @@ def class_parameters(user_cls: type) -> dict[str, tuple[type, Parameter]]:
             )
         params[name] = (kind, param)
     return params
-
-
-def bind_parameters(
-    where: str,
-    params: Mapping[str, tuple[type, Parameter]],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The constructor keywords checked against ``params``, defaults filled in, sorted by name."""
-    settable = [name for name, (_, p) in params.items() if p.init]
-    if args:
-        raise TypeError(
-            f"{where}() takes its parameters by keyword only, got {len(args)} positional "
-            f"argument(s); e.g. {where}({', '.join(f'{n}=...' for n in settable) or ''})"
-        )
-    for name in kwargs:
-        if name not in params:
-            close = difflib.get_close_matches(name, settable, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(
-                f"{where}() got an unknown parameter {name!r}{hint}; its parameters: "
-                f"{', '.join(settable) or 'none'}"
-            )
-        if not params[name][1].init:
-            raise TypeError(
-                f"{where}() cannot set {name!r}: it is a jr.parameter(init=False); "
-                "set it on the instance in an @jr.enter() method instead"
-            )
-    bound: dict[str, Any] = {}
-    for name, (kind, param) in sorted(params.items()):
-        if not param.init:
-            continue  # not the pool's: read through its default until the instance sets it
-        value = kwargs.get(name, param.default)
-        if value is NO_DEFAULT:
-            raise TypeError(f"{where}() is missing the parameter {name!r} (it has no default)")
-        if type(value) is not kind:
-            raise TypeError(
-                f"{where}(): parameter {name!r} takes a {kind.__name__}, not "
-                f"{type(value).__name__} ({value!r})"
-            )
-        bound[name] = value
-    return bound

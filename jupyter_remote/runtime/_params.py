@@ -1,14 +1,27 @@
 """What a class with ``jr.parameter()`` fields carries to its workers.
 
 The class travels pickled, with these objects in it; this module imports
-nothing, so unpickling the class on a worker loads no more than the protocol.
+the protocol only, so unpickling the class on a worker loads no more. The app
+server binds a deployed class's parameters here too, without its API objects.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NO_DEFAULT", "Parameter", "construct", "parameters_of"]
+from ..protocol import Payload, loads
+
+__all__ = [
+    "NO_DEFAULT",
+    "ClassParameters",
+    "Parameter",
+    "PickledClass",
+    "bind_parameters",
+    "construct",
+    "parameters_of",
+]
 
 
 class _NoDefault:
@@ -48,6 +61,20 @@ class Parameter:
         return self.default
 
 
+class PickledClass:
+    """A class pickled once (at deploy time) inside another pickle, which loads it.
+
+    The app server makes a definition per set of parameters from it without ever
+    loading the class (it may not import the app's modules).
+    """
+
+    def __init__(self, payload: Payload) -> None:
+        self.payload = payload
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (loads, (self.payload,))
+
+
 def parameters_of(cls: type) -> dict[str, Parameter]:
     """The ``jr.parameter()`` fields of ``cls`` and its bases, by name."""
     found: dict[str, Parameter] = {}
@@ -69,3 +96,48 @@ def construct(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     for name, value in kwargs.items():
         setattr(obj, name, value)
     return obj
+
+
+ClassParameters = Mapping[str, tuple[type, Parameter]]  # name -> (type, field)
+
+
+def bind_parameters(
+    where: str,
+    params: ClassParameters,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The constructor keywords checked against ``params``, defaults filled in, sorted by name."""
+    settable = [name for name, (_, p) in params.items() if p.init]
+    if args:
+        raise TypeError(
+            f"{where}() takes its parameters by keyword only, got {len(args)} positional "
+            f"argument(s); e.g. {where}({', '.join(f'{n}=...' for n in settable) or ''})"
+        )
+    for name in kwargs:
+        if name not in params:
+            close = difflib.get_close_matches(name, settable, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(
+                f"{where}() got an unknown parameter {name!r}{hint}; its parameters: "
+                f"{', '.join(settable) or 'none'}"
+            )
+        if not params[name][1].init:
+            raise TypeError(
+                f"{where}() cannot set {name!r}: it is a jr.parameter(init=False); "
+                "set it on the instance in an @jr.enter() method instead"
+            )
+    bound: dict[str, Any] = {}
+    for name, (kind, param) in sorted(params.items()):
+        if not param.init:
+            continue  # not the pool's: read through its default until the instance sets it
+        value = kwargs.get(name, param.default)
+        if value is NO_DEFAULT:
+            raise TypeError(f"{where}() is missing the parameter {name!r} (it has no default)")
+        if type(value) is not kind:
+            raise TypeError(
+                f"{where}(): parameter {name!r} takes a {kind.__name__}, not "
+                f"{type(value).__name__} ({value!r})"
+            )
+        bound[name] = value
+    return bound
