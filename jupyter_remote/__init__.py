@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         enter,
         exit,
         method,
+        parameter,
     )
     from .api._output import enable_output
     from .exceptions import (
@@ -112,6 +113,7 @@ __all__ = [
     "is_local",
     "load_ipython_extension",
     "method",
+    "parameter",
     "unload_ipython_extension",
 ]
 

@@ -88,7 +88,6 @@ NAMES: dict[str, Unsupported] = {
     "fastapi_endpoint": Unsupported(_PLANNED),
     "web_endpoint": Unsupported(_PLANNED),
     "batched": Unsupported(_PLANNED),
-    "parameter": Unsupported(_PLANNED),
 }
 
 _PLACEMENT = "placement is the cluster's: use the [nomad] datacenters/node_pool settings"

@@ -1,4 +1,4 @@
-"""The user API: App, Function, Cls, FunctionCall, the class decorators and ``concurrent``."""
+"""The user API: App, Function, Cls, FunctionCall, the decorators, ``parameter``."""
 
 from ._app import App, LocalEntrypoint
 from ._call import FunctionCall
@@ -6,6 +6,7 @@ from ._cls import Cls, ClsInstance, enter, exit, method
 from ._concurrent import concurrent
 from ._function import Function
 from ._image import Image
+from ._parameter import parameter
 from ._schedule import Cron, Period
 from ._secret import Secret
 from ._volume import Volume
@@ -26,4 +27,5 @@ __all__ = [
     "enter",
     "exit",
     "method",
+    "parameter",
 ]

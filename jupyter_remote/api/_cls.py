@@ -15,10 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ..protocol import ENTER_MARK, EXIT_MARK, METHOD_MARK, FunctionRef
+from ..runtime._params import construct
 from ..runtime._refs import publish, resolve
 from ._concurrent import CONCURRENT_MARK, Concurrency, concurrency_of, parse_concurrency
 from ._function import Function
-from ._options import FunctionOptions
+from ._options import FunctionOptions, options_digest
+from ._parameter import bind_parameters, class_parameters
 
 if TYPE_CHECKING:  # _verbs is for the checker only: never imported at run time
     from ._app import App
@@ -80,12 +82,15 @@ class Cls(Generic[T]):
         user_cls: type[T],
         options: FunctionOptions,
         concurrency: Concurrency | None = None,
+        tag: str | None = None,
     ) -> None:
         self.app = app
         self.user_cls = user_cls
         self.options = options
         self.concurrency = concurrency or concurrency_of(user_cls)
         self.name = options.name or user_cls.__name__
+        self.tag = tag or self.name  # a variant (with_options) has its own pools
+        self.parameters = class_parameters(user_cls)
         self.methods = [
             name
             for name, attr in vars(user_cls).items()
@@ -123,15 +128,25 @@ class Cls(Generic[T]):
         return lookup_cls(app_name, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> T:
+        if self.parameters:
+            kwargs = bind_parameters(self.name, self.parameters, args, kwargs)
+            args = ()
         return cast(T, ClsInstance(self, args, kwargs))
 
     def with_options(self, **options: Any) -> Cls[T]:
-        return Cls(self.app, self.user_cls, self.options.merge(**options), self.concurrency)
+        """A copy whose instances run in their own pools, with these options changed.
+
+        >>> Model.with_options(gpu="H100", timeout=600)(size="large")   # doctest: +SKIP
+        """
+        merged = self.options.merge(**options)
+        tag = f"{self.tag}-{options_digest(options)}"
+        return Cls(self.app, self.user_cls, merged, self.concurrency, tag)
 
     def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls[T]:
         """A copy whose workers run up to ``max_inputs`` inputs at once (as ``@concurrent``)."""
         concurrency = parse_concurrency(max_inputs, target_inputs)
-        return Cls(self.app, self.user_cls, self.options, concurrency)
+        tag = f"{self.tag}-c{max_inputs}-{concurrency.target_inputs}"
+        return Cls(self.app, self.user_cls, self.options, concurrency, tag)
 
 
 class ClsInstance:
@@ -142,13 +157,13 @@ class ClsInstance:
         self._args = args
         self._kwargs = kwargs
         self._local: Any = None
-        tag = cls.name
+        tag = cls.tag
         if args or kwargs:
             try:
                 key = pickle.dumps((args, sorted(kwargs.items())))
             except Exception:
                 key = repr((args, kwargs)).encode()
-            tag = f"{cls.name}-{hashlib.sha256(key).hexdigest()[:8]}"
+            tag = f"{cls.tag}-{hashlib.sha256(key).hexdigest()[:8]}"
         self._tag = tag
         self._functions: dict[str, Function[..., Any, Any]] = {}
 
@@ -183,7 +198,7 @@ class ClsInstance:
     def _local_method(self, name: str) -> Callable[..., Any]:
         def run_here(*args: Any, **kwargs: Any) -> Any:
             if self._local is None:
-                obj = self._cls.user_cls(*self._args, **self._kwargs)
+                obj = construct(self._cls.user_cls, self._args, self._kwargs)
                 for attr_name, attr in vars(self._cls.user_cls).items():
                     if callable(attr) and getattr(attr, ENTER_MARK, False):
                         getattr(obj, attr_name)()

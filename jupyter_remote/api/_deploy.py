@@ -13,6 +13,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..controller import controller
 from ..deploy import (
     DeployedFunction,
     Deployment,
@@ -22,12 +23,16 @@ from ..deploy import (
     validate_app_name,
 )
 from ..exceptions import CallCancelledError, NotFoundError
-from ..protocol import OUTCOME_ERR, OUTCOME_OK, Invoke
+from ..protocol import OUTCOME_ERR, OUTCOME_OK, Invoke, Payload
+from ..runtime._params import NO_DEFAULT, ClassParameters
 from ..runtime._refs import ClsProxy, FunctionProxy, _rebuild, _values, _Verb
+from ._cls import ClsInstance
+from ._pickling import function_def
 
 if TYPE_CHECKING:
     from ..runtime._client import Client
     from ._app import App
+    from ._cls import Cls
     from ._function import Function
 
 __all__ = [
@@ -64,10 +69,22 @@ def build_deployment(app: App, name: str, version: int) -> Deployment:
     """Every function and class of ``app``, ready to run on the app server."""
     functions = {tag: _deployed(name, f) for tag, f in app.registered_functions.items()}
     classes: dict[str, dict[str, DeployedFunction]] = {}
+    parameters: dict[str, tuple[ClassParameters, Payload]] = {}
     for cname, cls in app.registered_classes.items():
-        instance = cls()
+        settable = {k: v for k, v in cls.parameters.items() if v[1].init}
+        # The definitions of a parametrized class are templates: the app server makes
+        # one per set of parameters a client passes (a required one has no default).
+        defaults = {k: p.default for k, (_, p) in settable.items() if p.default is not NO_DEFAULT}
+        instance = ClsInstance(cls, (), defaults) if cls.parameters else cls()
         classes[cname] = {m: _deployed(name, getattr(instance, m)) for m in cls.methods}
-    return Deployment(name, version, time.time(), functions, classes)
+        if settable:
+            parameters[cname] = (settable, _pickled_class(cls))
+    return Deployment(name, version, time.time(), functions, classes, parameters)
+
+
+def _pickled_class(cls: Cls[Any]) -> Payload:
+    fdef = function_def(cls.user_cls, "class", cls.name, controller().settings)
+    return fdef.payload  # pickled as for a call (SerializationError naming the culprit)
 
 
 def deploy_app(app: App, name: str | None = None) -> Deployment:

@@ -26,7 +26,7 @@ from ..state import secret_store
 from ._call import FunctionCall
 from ._concurrent import Concurrency, concurrency_of
 from ._image import Image
-from ._options import FunctionOptions
+from ._options import FunctionOptions, options_digest
 from ._pickling import Inputs, chunk_size_for, function_def, pickle_chunks, pickle_inputs
 from ._progress import make_progress
 from ._results import MapCall, MapReader, aiter_generator, await_result, iter_generator, wait_result
@@ -162,12 +162,15 @@ class Function(Generic[P, R, OR]):
         return self.raw_f(*args, **kwargs)
 
     def with_options(self, **options: Any) -> Function[P, R, OR]:
-        """A copy with some options changed: ``f.with_options(gpu="H100").remote(x)``."""
+        """A copy with some options changed: ``f.with_options(gpu="H100").remote(x)``.
+
+        The copy runs in a pool of its own, so ``f`` keeps its workers.
+        """
         return Function(
             self.app,
             self.raw_f,
             self.options.merge(**options),
-            tag=self.tag,
+            tag=f"{self.tag}-{options_digest(options)}",
             cls_target=self._cls_target,
             method=self._method,
             concurrency=self.concurrency,

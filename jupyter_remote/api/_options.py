@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -12,7 +13,7 @@ from ..exceptions import ConfigError, NotSupportedError
 from ..resources import GpuRequest, parse_cpu, parse_gpu, parse_memory
 from ..retries import Retries
 
-__all__ = ["OPTION_NAMES", "FunctionOptions", "check_option_names"]
+__all__ = ["OPTION_NAMES", "FunctionOptions", "check_option_names", "options_digest"]
 
 OPTION_NAMES = (
     "gpu",
@@ -55,6 +56,15 @@ def check_option_names(given: Mapping[str, Any], where: str) -> None:
         f"{where} got unknown option(s) {', '.join(hints)}; "
         f"valid options are: {', '.join(OPTION_NAMES)}"
     )
+
+
+def options_digest(options: Mapping[str, Any]) -> str:
+    """A short digest naming a ``with_options(...)`` variant (its pools are its own).
+
+    Only a digest: the options' reprs (which may name secrets) never show.
+    """
+    text = repr(sorted(options.items(), key=lambda item: item[0]))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _int(name: str, value: Any, low: int, high: int | None = None) -> int:

@@ -14,8 +14,9 @@ from typing import Any
 
 from ..backends import WorkerSpec
 from ..controller import Scaling
-from ..protocol import FunctionDef
+from ..protocol import FunctionDef, Payload
 from ..retries import Retries
+from ..runtime._params import ClassParameters
 from ._schedule import ScheduleSpec
 
 __all__ = ["DeployedFunction", "Deployment"]
@@ -46,6 +47,13 @@ class Deployment:
     deployed_at: float
     functions: dict[str, DeployedFunction] = field(default_factory=dict)
     classes: dict[str, dict[str, DeployedFunction]] = field(default_factory=dict)
+    # A class with jr.parameter() fields: its parameters and the class pickled alone.
+    parameters: dict[str, tuple[ClassParameters, Payload]] = field(default_factory=dict)
+
+    def class_parameters(self, name: str) -> tuple[ClassParameters, Payload] | None:
+        # A deployment stored before parameters existed has no such attribute.
+        known: dict[str, tuple[ClassParameters, Payload]] = self.__dict__.get("parameters", {})
+        return known.get(name)
 
     def summary(self) -> dict[str, Any]:
         return {

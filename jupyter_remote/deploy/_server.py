@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -39,9 +41,13 @@ from ..protocol import (
     ControlReply,
     FunctionRef,
     Invoke,
+    Payload,
+    dumps,
     failure_from_exception,
+    loads,
     new_token,
 )
+from ..runtime._params import ClassParameters, PickledClass, bind_parameters
 from ._model import DeployedFunction, Deployment
 from ._paths import remove_state, state_dir, state_file, write_private
 from ._scheduler import Scheduler, split_schedule_name
@@ -62,6 +68,23 @@ class _Spawned:
     label: str
     outcome: tuple[str, Any, Any] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _with_parameters(
+    name: str,
+    fn: DeployedFunction,
+    params: tuple[ClassParameters, Payload],
+    ctor: Payload | None,
+) -> DeployedFunction:
+    """A method of a parametrized class for the client's parameters: its own pool and definition."""
+    fields, cls_payload = params
+    args, kwargs = loads(ctor) if ctor is not None else ((), {})
+    bound = bind_parameters(name, fields, tuple(args), dict(kwargs))
+    key = repr(sorted(bound.items()))
+    digest = hashlib.sha256(f"{fn.fdef.hash}\0{key}".encode()).hexdigest()
+    payload = dumps((PickledClass(cls_payload), (), bound))
+    fdef = fn.fdef._replace(payload=payload, hash=digest[:32])
+    return dataclasses.replace(fn, tag=f"{name}-{digest[:8]}", fdef=fdef)
 
 
 def ref_for(
@@ -128,16 +151,20 @@ class AppServer:
             raise NotFoundError(f"{ref.label}: not a deployed function (use Function.from_name)")
         app, name = ref.key[len(REF_PREFIX) :].split(":", 1)
         deployment = self._describe(app)
-        if ref.ctor is not None:
-            raise ConfigError(
-                f"{ref.label}: a deployed class is constructed without arguments here; call "
-                f"{name}().method.remote(...)"
-            )
         if ref.method is not None:
             methods = deployment.classes.get(name)
             if methods is None or ref.method not in methods:
                 raise NotFoundError(_no_such(deployment, f"{name}.{ref.method}"))
-            return deployment, methods[ref.method]
+            params = deployment.class_parameters(name)
+            if params is not None:
+                return deployment, _with_parameters(name, methods[ref.method], params, ref.ctor)
+            if ref.ctor is None:
+                return deployment, methods[ref.method]
+        if ref.ctor is not None:
+            raise ConfigError(
+                f"{ref.label}: this deployed class has no jr.parameter() fields, so it is "
+                f"constructed without arguments; call {name}().method.remote(...)"
+            )
         fn = deployment.functions.get(name)
         if fn is None:
             raise NotFoundError(_no_such(deployment, name))

@@ -63,6 +63,7 @@ from ._capture import INPUT_TAG, CaptureStream, FdCapture, OutputBuffer
 from ._client import Client
 from ._concurrent import Runner, is_async
 from ._context import set_sequential
+from ._params import construct
 
 __all__ = ["EXIT_TIMEOUT", "Worker", "emit"]
 
@@ -96,7 +97,7 @@ class _Loaded:
             loaded = loads(self._payload)
             if self.kind == "class":
                 cls, args, kwargs = loaded
-                self.obj = cls(*args, **kwargs)
+                self.obj = construct(cls, args, kwargs)
             else:
                 self.obj = loaded
         if self.kind == "class":

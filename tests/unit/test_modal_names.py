@@ -216,8 +216,6 @@ def test_planned_names_say_not_yet() -> None:
 
     with pytest.raises(jr.NotSupportedError, match=r"partial_function\.wsgi_app is not yet"):
         partial_function.wsgi_app  # noqa: B018
-    with pytest.raises(jr.NotSupportedError, match=r"cls\.parameter is not yet"):
-        exec("from jupyter_remote.cls import parameter", {})
 
 
 def test_stub_was_renamed() -> None:
