@@ -185,10 +185,13 @@ def initial_environ() -> str:
         return fh.read().decode(errors="replace")
 
 
-def six_version() -> tuple[str, str]:
-    import six  # not installed in the caller's environment: only in the image
+def image_package_version() -> tuple[str, str]:
+    """The version of tomli-w, installed only in the image (never in the caller's venv)."""
+    from importlib.metadata import version
 
-    return six.__version__, sys.prefix
+    import tomli_w  # noqa: F401  (the import is what is tested)
+
+    return version("tomli-w"), sys.prefix
 
 
 def write_and_commit(volume: Any, path: str, text: str) -> list[str]:

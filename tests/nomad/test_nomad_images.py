@@ -27,7 +27,7 @@ from jupyter_remote.runtime._fetch import bootstrap_source
 
 pytestmark = pytest.mark.nomad
 
-SIX = jr.Image.debian_slim().pip_install("six==1.16.0")
+TOMLI_W = jr.Image.debian_slim().pip_install("tomli-w==1.0.0")
 
 
 @pytest.fixture(autouse=True)
@@ -47,25 +47,25 @@ def app(request: pytest.FixtureRequest) -> Iterator[jr.App]:
         yield app
 
 
-@pytest.mark.skipif(importlib.util.find_spec("six") is not None, reason="six is installed here")
 def test_image_is_built_on_the_node_then_reused(
     app: jr.App, node_cache: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    assert importlib.util.find_spec("tomli_w") is None, "tomli-w must come from the image only"
     env = {"JUPYTER_REMOTE_CACHE": str(node_cache)}
-    entry = node_cache / "images" / SIX.key
-    f = app.function(image=SIX, env=env)(funcs.six_version)
+    entry = node_cache / "images" / TOMLI_W.key
+    f = app.function(image=TOMLI_W, env=env)(funcs.image_package_version)
     version, prefix = f.remote()
-    assert version == "1.16.0"
+    assert version == "1.0.0"
     assert prefix == str(entry / "venv")  # the worker runs in the node's image venv
     first = capfd.readouterr().err
     assert "[image] ==> building image" in first  # the node's build log reached the caller
     built = (entry / ".complete").stat().st_mtime_ns, (entry / "build.log").stat().st_mtime_ns
     meta = json.loads((entry / ".complete").read_text())
-    assert meta["key"] == SIX.key
+    assert meta["key"] == TOMLI_W.key
     app.stop()
 
-    g = app.function(image=SIX, env=env, name="again")(funcs.six_version)
-    assert g.remote() == ("1.16.0", prefix)
+    g = app.function(image=TOMLI_W, env=env, name="again")(funcs.image_package_version)
+    assert g.remote() == ("1.0.0", prefix)
     assert "==> building" not in capfd.readouterr().err  # cached on the node: no build
     again = (entry / ".complete").stat().st_mtime_ns, (entry / "build.log").stat().st_mtime_ns
     assert again == built
