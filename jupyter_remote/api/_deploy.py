@@ -25,7 +25,7 @@ from ..deploy import (
 from ..exceptions import CallCancelledError, NotFoundError
 from ..protocol import OUTCOME_ERR, OUTCOME_OK, Invoke, Payload
 from ..runtime._params import NO_DEFAULT, ClassParameters
-from ..runtime._refs import ClsProxy, FunctionProxy, _rebuild, _values, _Verb
+from ..runtime._refs import ClsProxy, Dual, FunctionProxy, _rebuild, _values
 from ._cls import ClsInstance
 from ._pickling import function_def
 
@@ -152,7 +152,7 @@ class DeployedCall:
     def __init__(self, object_id: str, label: str = "") -> None:
         self.object_id = object_id
         self._label = label or object_id
-        self.get = _Verb(self._get, self._get_aio)
+        self.get = Dual(self._get, self._get_aio)
 
     def __repr__(self) -> str:
         return f"<FunctionCall {self.object_id} {self._label}>"

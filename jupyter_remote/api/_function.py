@@ -21,7 +21,7 @@ from ..controller._nested import set_starter
 from ..exceptions import ConfigError, NotFoundError
 from ..protocol import FunctionDef, FunctionRef, Invoke, Payload
 from ..runtime._mounts import MOUNTS_ENV, encode_mounts
-from ..runtime._refs import publish, resolve
+from ..runtime._refs import Dual, publish, resolve
 from ..state import secret_store
 from ._call import FunctionCall
 from ._concurrent import Concurrency, concurrency_of
@@ -72,18 +72,6 @@ class _Remote(Generic[P, R]):
         return result
 
 
-class _Dual:
-    """``obj.verb(...)`` runs ``sync``; ``obj.verb.aio(...)`` runs ``aio``."""
-
-    def __init__(self, sync: Callable[..., Any], aio: Callable[..., Any]) -> None:
-        self._sync = sync
-        self.aio = aio
-        self.__doc__ = sync.__doc__
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._sync(*args, **kwargs)
-
-
 class Function(Generic[P, R, OR]):
     """A function that runs on workers. Made by ``@app.function()``.
 
@@ -122,12 +110,12 @@ class Function(Generic[P, R, OR]):
             cls_target[0] if cls_target is not None else raw_f
         )
         self.remote: _Remote[P, R] = _Remote(self)
-        # One _Dual each at run time; the protocols (api/_verbs.py) type them for the checker.
-        self.map = cast("MapVerb[R]", _Dual(self._map, self._map_aio))
-        self.starmap = cast("StarmapVerb[R]", _Dual(self._starmap, self._starmap_aio))
-        self.for_each = cast("ForEachVerb", _Dual(self._for_each, self._for_each_aio))
-        self.spawn = cast("SpawnVerb[P, R]", _Dual(self._spawn, self._spawn_aio))
-        self.remote_gen = cast("RemoteGenVerb[P, R]", _Dual(self._remote_gen, self._remote_gen_aio))
+        # One Dual each at run time; the protocols (api/_verbs.py) type them for the checker.
+        self.map = cast("MapVerb[R]", Dual(self._map, self._map_aio))
+        self.starmap = cast("StarmapVerb[R]", Dual(self._starmap, self._starmap_aio))
+        self.for_each = cast("ForEachVerb", Dual(self._for_each, self._for_each_aio))
+        self.spawn = cast("SpawnVerb[P, R]", Dual(self._spawn, self._spawn_aio))
+        self.remote_gen = cast("RemoteGenVerb[P, R]", Dual(self._remote_gen, self._remote_gen_aio))
         self.__doc__ = getattr(raw_f, "__doc__", None)
         self.__name__ = self.tag
 

@@ -1,6 +1,6 @@
 """The types of ``Function``'s verbs, for the checker: each verb and its ``.aio`` twin.
 
-At run time every verb but ``.remote`` is a ``_Dual`` (``api/_function.py``); these
+At run time every verb but ``.remote`` is a ``Dual`` (``runtime/_refs.py``); these
 protocols say what it takes and returns, with the function's ``ParamSpec`` ``P`` and
 result type ``R`` (for ``async def f() -> T``, ``R`` is ``T``: a worker awaits it).
 """

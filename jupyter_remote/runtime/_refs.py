@@ -313,8 +313,11 @@ async def _agenerated(request: Request) -> AsyncIterator[Any]:
 # -- proxies ---------------------------------------------------------------------------
 
 
-class _Verb:
-    """``proxy.verb(...)`` runs ``sync``; ``proxy.verb.aio(...)`` runs ``aio``."""
+class Dual:
+    """``obj.verb(...)`` runs ``sync``; ``obj.verb.aio(...)`` runs ``aio``.
+
+    The verbs of worker-side proxies and of the caller's ``Function`` alike.
+    """
 
     def __init__(self, sync: Callable[..., Any], aio: Callable[..., Any]) -> None:
         self._sync = sync
@@ -330,7 +333,7 @@ class ProxyCall:
 
     def __init__(self, request: Request) -> None:
         self._single = _Single(request)
-        self.get = _Verb(self._single.wait, self._single.await_)
+        self.get = Dual(self._single.wait, self._single.await_)
 
     @property
     def object_id(self) -> str:
@@ -356,12 +359,12 @@ class FunctionProxy:
         self._ref = ref
         self._client = client  # where calls go when not on a worker (an app server's client)
         self.__name__ = ref.label.rsplit(".", 1)[-1]
-        self.remote = _Verb(self._remote, self._remote_aio)
-        self.map = _Verb(self._map, self._map_aio)
-        self.starmap = _Verb(self._starmap, self._starmap_aio)
-        self.for_each = _Verb(self._for_each, self._for_each_aio)
-        self.spawn = _Verb(self._spawn, self._spawn_aio)
-        self.remote_gen = _Verb(self._remote_gen, self._remote_gen_aio)
+        self.remote = Dual(self._remote, self._remote_aio)
+        self.map = Dual(self._map, self._map_aio)
+        self.starmap = Dual(self._starmap, self._starmap_aio)
+        self.for_each = Dual(self._for_each, self._for_each_aio)
+        self.spawn = Dual(self._spawn, self._spawn_aio)
+        self.remote_gen = Dual(self._remote_gen, self._remote_gen_aio)
 
     def __repr__(self) -> str:
         return f"<Function {self._ref.label} (reference)>"
