@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 from agent import H100_80GB, DevAgent
-from test_nomad_cli import closed_port, dead_pid, meta, running, wait_for
+from test_nomad_cli import closed_port, dead_pid, meta, register, running, wait_for
 
 from jupyter_remote.backends.base import WorkerSpec
 from jupyter_remote.backends.nomad._client import NomadClient
 from jupyter_remote.backends.nomad._config import NomadConfig
-from jupyter_remote.backends.nomad._jobspec import build_worker_job, job_variable_path
+from jupyter_remote.backends.nomad._jobspec import job_variable_path
 from jupyter_remote.resources import parse_gpu
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "lab"))
@@ -63,26 +63,13 @@ def lab(nomad_gpu_agent: DevAgent, prefix: str, tmp_path: Path) -> Iterator[Jupy
 
 
 def _register_gpu_job(nomad: NomadClient, job_id: str) -> None:
-    body = build_worker_job(
-        job_id=job_id,
+    register(
+        nomad,
+        job_id,
+        meta(f"127.0.0.1:{closed_port()}", dead_pid()),
+        "echo hello from the worker; echo warming up >&2; sleep 120",
         spec=WorkerSpec("app.f", cpu=0.1, memory=64, gpu=parse_gpu("H100")),
-        count=1,
-        driver="raw_exec",
-        datacenters=["*"],
-        node_pool=None,
-        namespace="default",
-        region=None,
-        priority=50,
-        python="/bin/sh",
-        docker_image="",
-        command_args=["-c", "echo hello from the worker; echo warming up >&2; sleep 120"],
-        env={},
-        meta=meta(f"127.0.0.1:{closed_port()}", dead_pid()),
-        dispatched=True,
     )
-    nomad.put_variable(job_variable_path(job_id), {"w0": "t0ken"})
-    nomad.register_job(body["Job"])
-    nomad.dispatch_job(job_id, {"worker": "0"})
 
 
 def _until(api: httpx.Client, path: str, ok: Any) -> Any:

@@ -119,13 +119,18 @@ def meta(controller: str, pid: int, host: str | None = None) -> dict[str, str]:
     }
 
 
-def register(
-    nomad: NomadClient, job_id: str, job_meta: dict[str, str], script: str, count: int = 1
-) -> None:
-    """Register a job as the backend does: its variable, the job, then one dispatch a worker."""
-    body = build_worker_job(
+def raw_exec_job(
+    job_id: str,
+    spec: WorkerSpec,
+    job_meta: dict[str, str],
+    python: str,
+    command_args: list[str],
+    dispatched: bool = True,
+) -> dict[str, Any]:
+    """A worker job as the backend builds it, for the raw_exec driver of a dev agent."""
+    return build_worker_job(
         job_id=job_id,
-        spec=WorkerSpec("app.f", cpu=0.1, memory=64),
+        spec=spec,
         count=1,  # per dispatch
         driver="raw_exec",
         datacenters=["*"],
@@ -133,13 +138,26 @@ def register(
         namespace="default",
         region=None,
         priority=50,
-        python="/bin/sh",
+        python=python,
         docker_image="",
-        command_args=["-c", script],
+        command_args=command_args,
         env={},
         meta=job_meta,
-        dispatched=True,
+        dispatched=dispatched,
     )
+
+
+def register(
+    nomad: NomadClient,
+    job_id: str,
+    job_meta: dict[str, str],
+    script: str,
+    count: int = 1,
+    spec: WorkerSpec | None = None,
+) -> None:
+    """Register a job as the backend does: its variable, the job, then one dispatch a worker."""
+    spec = spec or WorkerSpec("app.f", cpu=0.1, memory=64)
+    body = raw_exec_job(job_id, spec, job_meta, "/bin/sh", ["-c", script])
     nomad.put_variable(job_variable_path(job_id), {"w0": "t0ken"})
     nomad.register_job(body["Job"])
     for number in range(count):

@@ -17,32 +17,18 @@ from typing import Any
 import pytest
 import surface_funcs as funcs
 from agent import DevAgent
+from test_nomad_cli import raw_exec_job
 
 import jupyter_remote as jr
 from jupyter_remote.backends.base import WorkerSpec
-from jupyter_remote.backends.nomad._jobspec import build_worker_job
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "jupyter-remote"
 SHELL_TARGET = Path(__file__).parents[1] / "cli" / "scripts" / "shell_target.py"
 
 
 def _job(spec: WorkerSpec) -> dict[str, Any]:
-    return build_worker_job(
-        job_id="jr-disk",
-        spec=spec,
-        count=1,
-        driver="raw_exec",
-        datacenters=["*"],
-        node_pool=None,
-        namespace="default",
-        region=None,
-        priority=50,
-        python="python3",
-        docker_image="",
-        command_args=["-m", "jupyter_remote.runtime"],
-        env={},
-        meta={"app": "a"},
-    )
+    args = ["-m", "jupyter_remote.runtime"]
+    return raw_exec_job("jr-disk", spec, {"app": "a"}, "python3", args, dispatched=False)
 
 
 def test_ephemeral_disk_is_the_task_groups_ephemeral_disk() -> None:
