@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._outcomes import Outcome, OutcomeQueue
 from ..exceptions import FunctionTimeoutError, WorkerDiedError
 from ..protocol import Failure, FunctionDef, Payload, failure_from_exception
 from ..retries import Retries
@@ -45,57 +46,13 @@ OK, ERR, YIELD, END = "ok", "err", "yield", "end"
 # ("err", index, Failure)                    an input failed for good
 # ("yield", index, payload)                  one value yielded by a generator
 # ("end", None, None)                        every input has its final outcome (or cancelled)
-Outcome = tuple[str, Any, Any]
 
 _batch_ids = itertools.count(1)
 _call_ids = itertools.count(1)
 
 
-class ResultChannel:
+class ResultChannel(OutcomeQueue):
     """Outcomes from the loop thread to one consumer (a thread or another event loop)."""
-
-    def __init__(self) -> None:
-        self._items: deque[Outcome] = deque()
-        self._cond = threading.Condition()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-
-    def push(self, item: Outcome) -> None:
-        with self._cond:
-            self._items.append(item)
-            self._cond.notify_all()
-            waiters, self._waiters = self._waiters, []
-        for loop, fut in waiters:
-            loop.call_soon_threadsafe(_resolve, fut)
-
-    def take(self, timeout: float | None = None) -> list[Outcome]:
-        """Wait for outcomes (all that are there); ``[]`` when ``timeout`` elapsed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._items:
-                left = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
-                if left <= 0:
-                    return []
-                self._cond.wait(left)  # short waits keep Ctrl-C responsive
-            items = list(self._items)
-            self._items.clear()
-            return items
-
-    async def atake(self) -> list[Outcome]:
-        loop = asyncio.get_running_loop()
-        while True:
-            with self._cond:
-                if self._items:
-                    items = list(self._items)
-                    self._items.clear()
-                    return items
-                fut: asyncio.Future[None] = loop.create_future()
-                self._waiters.append((loop, fut))
-            await fut
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 @dataclass(eq=False)

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._outcomes import Outcome, OutcomeQueue
 from ..protocol import (
     OUTCOME_END,
     CancelInvoke,
@@ -35,15 +34,14 @@ from ..protocol import (
 )
 
 if TYPE_CHECKING:
-    import asyncio  # imported when async code waits: the worker itself starts without it
+    pass  # imported when async code waits: the worker itself starts without it
 
 __all__ = ["REFUSED", "Client", "Request"]
 
 REFUSED = "refused"  # the kind of the one outcome of a refused request: (REFUSED, None, Failure)
-Outcome = tuple[str, Any, Any]
 
 
-class Request:
+class Request(OutcomeQueue):
     """One call made from this worker: its outcomes, filed by the reader thread."""
 
     def __init__(self, client: Client, request_id: int, ref: FunctionRef, parent: int) -> None:
@@ -52,55 +50,17 @@ class Request:
         self.ref = ref
         self.parent = parent
         self.ended = False  # "end" or a refusal arrived: nothing more will
-        self._items: deque[Outcome] = deque()
-        self._cond = threading.Condition()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        super().__init__()
 
-    def push(self, items: tuple[Outcome, ...]) -> None:
-        with self._cond:
-            self._items.extend(items)
-            if any(kind in (OUTCOME_END, REFUSED) for kind, _, _ in items):
-                self.ended = True
-            self._cond.notify_all()
-            waiters, self._waiters = self._waiters, []
-        for loop, fut in waiters:
-            loop.call_soon_threadsafe(_resolve, fut)
-
-    def take(self, timeout: float | None = None) -> list[Outcome]:
-        """Wait for outcomes (all that are there); ``[]`` when ``timeout`` elapsed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._items:
-                left = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
-                if left <= 0:
-                    return []
-                self._cond.wait(left)  # short waits: a KeyboardInterrupt gets through
-            items = list(self._items)
-            self._items.clear()
-            return items
-
-    async def atake(self) -> list[Outcome]:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        while True:
-            with self._cond:
-                if self._items:
-                    items = list(self._items)
-                    self._items.clear()
-                    return items
-                fut: asyncio.Future[None] = loop.create_future()
-                self._waiters.append((loop, fut))
-            await fut
+    def file(self, items: tuple[Outcome, ...]) -> None:
+        """File outcomes the reader thread received (under ``Client.deliver``)."""
+        if any(kind in (OUTCOME_END, REFUSED) for kind, _, _ in items):
+            self.ended = True
+        self.extend(items)
 
     def cancel(self) -> None:
         """Stop the call (queued inputs dropped, running ones interrupted), from any thread."""
         self.client.cancel(self)
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class Client:
@@ -145,7 +105,7 @@ class Client:
             items = ((REFUSED, None, failure),)
         else:
             items = msg.outcomes
-        request.push(items)
+        request.file(items)
         if request.ended:
             with self._lock:
                 self._requests.pop(msg.request_id, None)
@@ -155,14 +115,14 @@ class Client:
             known = self._requests.pop(request.request_id, None) is not None
         if known and not request.ended:
             self._send(CancelInvoke(request.request_id))
-            request.push(((OUTCOME_END, None, None),))
+            request.file(((OUTCOME_END, None, None),))
 
     def fail_all(self, error: Failure) -> None:
         """The connection is gone: every request still waiting ends with ``error``."""
         with self._lock:
             requests, self._requests = list(self._requests.values()), {}
         for request in requests:
-            request.push(((REFUSED, None, error),))
+            request.file(((REFUSED, None, error),))
 
     def cancel_children(self, call_id: int) -> None:
         """(Reader thread.) The call ``call_id`` was cancelled: so are the calls its inputs made."""
